@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The record ABI shared by bpf/maptrail.bpf.c and the C++ decoder (src/trace).
+ * Fixed-width types and explicit padding only: the same bytes are read by both sides and
+ * by the record-file reader, so every struct's size is pinned by a static assertion.
+ *
+ * A record is one header followed by a kind-specific body. Syscall records are variable
+ * length: body, then nvmas struct mt_vma, then nframes __u64 return addresses, then
+ * names_len bytes of NUL-terminated VMA names referenced by mt_vma.name_off.
+ */
+#ifndef MAPTRAIL_EVENTS_H
+#define MAPTRAIL_EVENTS_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u8.. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+#define MT_COMM_LEN 16
+#define MT_MAX_ARGS 6
+#define MT_MAX_WINDOW_VMAS 32
+#define MT_MAX_RANGES 2
+#define MT_MAX_FRAMES 32
+#define MT_NAMES_MAX 4096 /* bytes of names per record */
+#define MT_NAME_MAX 1024  /* bytes of one name, NUL included */
+#define MT_FILENAME_MAX 256
+
+enum mt_event_kind {
+  MT_EV_SYSCALL = 1,
+  MT_EV_FORK = 2,      /* a new process (thread group) */
+  MT_EV_THREAD = 3,    /* a new thread in a traced process */
+  MT_EV_EXEC = 4,
+  MT_EV_EXIT = 5,      /* the last thread of a process exited */
+  MT_EV_EXIT_MMAP = 6, /* an address space was torn down */
+  MT_EV_KIND_COUNT = 7,
+};
+
+/* Stable numbering of the traced calls; also indexes the per-kind loss counters. */
+enum mt_syscall {
+  MT_SYS_NONE = 0,
+  MT_SYS_MMAP,
+  MT_SYS_MUNMAP,
+  MT_SYS_BRK,
+  MT_SYS_MPROTECT,
+  MT_SYS_MREMAP,
+  MT_SYS_MADVISE,
+  MT_SYS_MLOCK,
+  MT_SYS_MLOCK2,
+  MT_SYS_MUNLOCK,
+  MT_SYS_MLOCKALL,
+  MT_SYS_MUNLOCKALL,
+  MT_SYS_PKEY_MPROTECT,
+  MT_SYS_SHMAT,
+  MT_SYS_SHMDT,
+  MT_SYS_MSEAL,
+  MT_SYS_COUNT,
+};
+
+/* Loss counters: one slot per syscall, then one per lifecycle kind. */
+#define MT_LOSS_SLOTS (MT_SYS_COUNT + MT_EV_KIND_COUNT)
+
+/* mt_event_header.flags */
+enum mt_event_flags {
+  MT_F_WINDOW_OVERFLOW = 1 << 0, /* more VMAs in the window than slots */
+  MT_F_WINDOW_BUSY = 1 << 1,     /* bpf_find_vma returned -EBUSY: window unknown */
+  MT_F_WINDOW_HOLE = 1 << 2,     /* a hole of unknown extent inside the window */
+  MT_F_WHOLE_MM = 1 << 3,        /* the call may have changed every VMA (mlockall) */
+  MT_F_NO_WINDOW = 1 << 4,       /* the call changed no VMA, nothing was read */
+  MT_F_NAMES_TRUNCATED = 1 << 5, /* the names area filled up */
+  MT_F_STACK_FP = 1 << 6,        /* frames come from a frame-pointer walk */
+  MT_F_THREAD_SHARED_VM = 1 << 7 /* fork: CLONE_VM child sharing the parent's mm */
+};
+
+/* mt_vma.name_kind */
+enum mt_name_kind {
+  MT_NAME_NONE = 0,       /* anonymous: [heap]/[stack] are derived from mm bounds */
+  MT_NAME_PATH = 1,       /* a file path, " (deleted)" already appended when unlinked */
+  MT_NAME_SPECIAL = 2,    /* a kernel special mapping such as [vdso] */
+  MT_NAME_UNRESOLVED = 3, /* a file the kernel names dynamically (anon_inode:..): ask /proc */
+};
+
+struct mt_event_header {
+  __u8 kind;    /* enum mt_event_kind */
+  __u8 syscall; /* enum mt_syscall for MT_EV_SYSCALL */
+  __u16 flags;  /* enum mt_event_flags */
+  __u32 size;   /* bytes of the whole record */
+  __u32 pid;    /* thread group id */
+  __u32 tid;
+  __u64 mm;     /* address-space identity (kernel mm_struct address) */
+  __u64 enter_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+  __u64 exit_ns;
+  char comm[MT_COMM_LEN];
+};
+
+struct mt_vma {
+  __u64 start;
+  __u64 end;
+  __u64 flags; /* vm_flags */
+  __u64 pgoff; /* in pages; meaningful for file mappings only */
+  __u64 ino;
+  __u32 dev; /* kernel encoding: major = dev >> 20, minor = dev & 0xfffff */
+  __u16 name_off;
+  __u16 name_len; /* without the NUL */
+  __u8 name_kind; /* enum mt_name_kind */
+  __u8 pad[7];
+};
+
+struct mt_range {
+  __u64 lo;
+  __u64 hi;
+};
+
+struct mt_syscall_event {
+  struct mt_event_header h;
+  __u64 args[MT_MAX_ARGS];
+  __s64 ret;
+  /* mm bounds after the call: name [heap] and [stack] as /proc does */
+  __u64 start_brk;
+  __u64 brk;
+  __u64 start_stack;
+  /* The window: every VMA intersecting these ranges after the call is in vmas[] unless a
+   * MT_F_WINDOW_* flag says otherwise. */
+  struct mt_range ranges[MT_MAX_RANGES];
+  __u8 nranges;
+  __u8 nvmas;
+  __u8 nframes;
+  __u8 pad0;
+  __u16 names_len;
+  __u16 pad1;
+  /* followed by vmas[nvmas], frames[nframes], names[names_len] */
+};
+
+/* fork/thread/exec/exit/exit_mmap */
+struct mt_task_event {
+  struct mt_event_header h;
+  __u32 child_pid; /* fork/thread: the new task's tgid and tid; exec: the old tid */
+  __u32 child_tid;
+  __u64 child_mm;  /* fork/thread: the new task's mm; exec: the new mm */
+  __s32 exit_code; /* exit: the raw wait status */
+  __u32 filename_len;
+  char filename[MT_FILENAME_MAX]; /* exec: the path as given to execve */
+};
+
+/* Biggest possible syscall record: bounds the per-CPU scratch buffer. */
+#define MT_SYSCALL_EVENT_MAX                                                               \
+  (sizeof(struct mt_syscall_event) + MT_MAX_WINDOW_VMAS * sizeof(struct mt_vma) +          \
+   MT_MAX_FRAMES * 8 + MT_NAMES_MAX)
+
+_Static_assert(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
+_Static_assert(sizeof(struct mt_vma) == 56, "mt_vma ABI");
+_Static_assert(sizeof(struct mt_range) == 16, "mt_range ABI");
+_Static_assert(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8, "syscall ABI");
+_Static_assert(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
+
+#endif /* MAPTRAIL_EVENTS_H */
