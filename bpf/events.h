@@ -5,8 +5,8 @@
  * by the record-file reader, so every struct's size is pinned by a static assertion.
  *
  * A record is one header followed by a kind-specific body. Syscall records are variable
- * length: body, then nvmas struct mt_vma, then nframes __u64 return addresses, then
- * names_len bytes of NUL-terminated VMA names referenced by mt_vma.name_off.
+ * length: body, then nframes __u64 user return addresses (innermost first), then nvmas
+ * struct mt_vma, then names_len bytes of NUL-terminated VMA names (mt_vma.name_off).
  */
 #ifndef MAPTRAIL_EVENTS_H
 #define MAPTRAIL_EVENTS_H
@@ -128,7 +128,11 @@ struct mt_syscall_event {
   __u8 pad0;
   __u16 names_len;
   __u16 pad1;
-  /* followed by vmas[nvmas], frames[nframes], names[names_len] */
+  /* The word at the user stack pointer when the call was made. libc's syscall wrappers
+   * push no frame, so this is the return address into the wrapper's caller, which a
+   * frame-pointer walk skips. */
+  __u64 sp_word;
+  /* followed by frames[nframes], vmas[nvmas], names[names_len] */
 };
 
 /* fork/thread/exec/exit/exit_mmap */
@@ -147,10 +151,15 @@ struct mt_task_event {
   (sizeof(struct mt_syscall_event) + MT_MAX_WINDOW_VMAS * sizeof(struct mt_vma) +          \
    MT_MAX_FRAMES * 8 + MT_NAMES_MAX)
 
-_Static_assert(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
-_Static_assert(sizeof(struct mt_vma) == 56, "mt_vma ABI");
-_Static_assert(sizeof(struct mt_range) == 16, "mt_range ABI");
-_Static_assert(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8, "syscall ABI");
-_Static_assert(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
+#ifdef __cplusplus
+#define MT_STATIC_ASSERT static_assert
+#else
+#define MT_STATIC_ASSERT _Static_assert
+#endif
+MT_STATIC_ASSERT(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_vma) == 56, "mt_vma ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_range) == 16, "mt_range ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8 + 8, "syscall ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
 
 #endif /* MAPTRAIL_EVENTS_H */

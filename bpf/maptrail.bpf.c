@@ -1,0 +1,746 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * maptrail's kernel side: one record per mapping syscall of a traced process, carrying the
+ * arguments, the result, timing, the caller's user stack and the VMAs of the affected
+ * window as the kernel holds them after the call (DESIGN.md principle 1). Plus fork,
+ * thread, exec, exit and address-space teardown so user space can follow processes.
+ *
+ * Syscall tracepoint programs return 1: returning 0 would hide the event from perf and
+ * bpftrace sessions running beside us (PLATFORM-NOTES.md).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EBUSY 16
+#define ENOMEM 12
+#define EAGAIN 11
+#define EACCES 13
+#define EPERM 1
+#define PAGE_SIZE 4096ULL
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define MAP_FIXED 0x10
+#define MREMAP_DONTUNMAP 4
+
+/* Set by user space before load. */
+const volatile bool trace_all = false;
+const volatile __u32 self_tgid = 0;
+const volatile bool capture_stack = true;
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+/* The traced processes (thread group ids); children are added at fork. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32);
+  __type(value, __u8);
+} traced_tgids SEC(".maps");
+
+struct pending_call {
+  __u64 args[MT_MAX_ARGS];
+  __u64 enter_ns;
+  __u64 aux; /* brk: the break before the call; shmdt: end of the segment's VMA */
+  __u32 syscall;
+  __u32 pad;
+};
+
+/* Calls in flight, by thread id: enter stores, exit emits. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct pending_call);
+} pending_calls SEC(".maps");
+
+/* Records that did not fit in the ring buffer, per CPU, by syscall / lifecycle kind. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, MT_LOSS_SLOTS);
+  __type(key, __u32);
+  __type(value, __u64);
+} lost_events SEC(".maps");
+
+/* Twice the biggest record, so that masked offsets keep every write in bounds. */
+#define RECORD_BUF_SIZE 16384
+#define RECORD_OFF_MASK (RECORD_BUF_SIZE / 2 - 1)
+_Static_assert(MT_SYSCALL_EVENT_MAX <= RECORD_BUF_SIZE / 2, "record buffer too small");
+#define FRAMES_OFF sizeof(struct mt_syscall_event)
+
+struct record_buf {
+  __u8 data[RECORD_BUF_SIZE];
+};
+
+/* Path components are written backwards from the middle of this buffer. */
+struct name_bufs {
+  char names[2 * MT_NAMES_MAX]; /* only the first half is used; masked writes may spill */
+  char path[2 * MT_NAME_MAX];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct record_buf);
+} record_scratch SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct name_bufs);
+} name_scratch SEC(".maps");
+
+static __always_inline bool is_traced(__u32 tgid) {
+  if (trace_all) return tgid != self_tgid && tgid != 0;
+  return bpf_map_lookup_elem(&traced_tgids, &tgid) != NULL;
+}
+
+static __always_inline void count_lost(__u32 slot) {
+  __u64* n = bpf_map_lookup_elem(&lost_events, &slot);
+  if (n) *n += 1;
+}
+
+static __always_inline __u64 wakeup_flag(__u64 size) {
+  __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+  return avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  h->kind = kind;
+  h->pid = id >> 32;
+  h->tid = (__u32)id;
+  h->mm = (__u64)BPF_CORE_READ(task, mm);
+  bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* ---------------------------------------------------------------- syscall entry */
+
+static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+                                    __u64 a4, __u64 a5) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  if (!is_traced(tgid)) return 1;
+
+  struct pending_call call = {};
+  call.syscall = syscall;
+  call.args[0] = a0;
+  call.args[1] = a1;
+  call.args[2] = a2;
+  call.args[3] = a3;
+  call.args[4] = a4;
+  call.args[5] = a5;
+  if (syscall == MT_SYS_BRK) {
+    struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+    call.aux = BPF_CORE_READ(task, mm, brk);
+  }
+  call.enter_ns = bpf_ktime_get_ns();
+  bpf_map_update_elem(&pending_calls, &tid, &call, BPF_ANY);
+  return 1;
+}
+
+static long shm_end_cb(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
+  *(__u64*)ctx = vma->vm_end;
+  return 0;
+}
+
+#define ENTER(name, sys, a0, a1, a2, a3, a4, a5)                          \
+  SEC("tracepoint/syscalls/sys_enter_" #name)                             \
+  int enter_##name(struct trace_event_raw_sys_enter* ctx) {               \
+    return on_enter(sys, a0, a1, a2, a3, a4, a5);                         \
+  }
+
+/* Read only as many arguments as the call has: reading past its arity fails attach. */
+#define A(i) ctx->args[i]
+ENTER(mmap, MT_SYS_MMAP, A(0), A(1), A(2), A(3), A(4), A(5))
+ENTER(munmap, MT_SYS_MUNMAP, A(0), A(1), 0, 0, 0, 0)
+ENTER(brk, MT_SYS_BRK, A(0), 0, 0, 0, 0, 0)
+ENTER(mprotect, MT_SYS_MPROTECT, A(0), A(1), A(2), 0, 0, 0)
+ENTER(mremap, MT_SYS_MREMAP, A(0), A(1), A(2), A(3), A(4), 0)
+ENTER(madvise, MT_SYS_MADVISE, A(0), A(1), A(2), 0, 0, 0)
+ENTER(mlock, MT_SYS_MLOCK, A(0), A(1), 0, 0, 0, 0)
+ENTER(mlock2, MT_SYS_MLOCK2, A(0), A(1), A(2), 0, 0, 0)
+ENTER(munlock, MT_SYS_MUNLOCK, A(0), A(1), 0, 0, 0, 0)
+ENTER(mlockall, MT_SYS_MLOCKALL, A(0), 0, 0, 0, 0, 0)
+ENTER(munlockall, MT_SYS_MUNLOCKALL, 0, 0, 0, 0, 0, 0)
+ENTER(pkey_mprotect, MT_SYS_PKEY_MPROTECT, A(0), A(1), A(2), A(3), 0, 0)
+ENTER(shmat, MT_SYS_SHMAT, A(0), A(1), A(2), 0, 0, 0)
+ENTER(mseal, MT_SYS_MSEAL, A(0), A(1), A(2), 0, 0, 0)
+
+/* shmdt takes only the address; the size of what it unmaps is known before the call. */
+SEC("tracepoint/syscalls/sys_enter_shmdt")
+int enter_shmdt(struct trace_event_raw_sys_enter* ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32, tid = (__u32)id;
+  if (!is_traced(tgid)) return 1;
+  struct pending_call call = {};
+  call.syscall = MT_SYS_SHMDT;
+  call.args[0] = ctx->args[0];
+  __u64 end = 0;
+  bpf_find_vma(bpf_get_current_task_btf(), call.args[0], shm_end_cb, &end, 0);
+  call.aux = end;
+  call.enter_ns = bpf_ktime_get_ns();
+  bpf_map_update_elem(&pending_calls, &tid, &call, BPF_ANY);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- window walk */
+
+struct walk_range {
+  __u64 lo, hi;             /* the range the call changed */
+  __u64 empty_lo, empty_hi; /* a part the call left without VMAs (munmap, brk shrink, ...) */
+};
+
+struct walk_state {
+  struct task_struct* task;
+  struct walk_range ranges[MT_MAX_RANGES];
+  __u32 nranges;
+  __u32 range; /* the one being walked */
+  __u64 cur;   /* next address to look up */
+  __u64 lo, hi;
+  __u64 empty_lo;
+  __u64 empty_hi;
+  __u64 found_end;
+  __u64 last_file; /* names repeat for consecutive VMAs of one file: resolve once */
+  __u32 vmas_off;  /* where vmas[] starts in the record */
+  __u16 last_name_off;
+  __u16 last_name_len;
+  __u16 names_len;
+  __u8 nvmas;
+  __u8 found;
+  __u8 last_name_kind;
+  __u16 flags;
+};
+
+struct path_walk {
+  struct dentry* dentry;
+  struct vfsmount* vfsmnt;
+  struct mount* mnt;
+  struct name_bufs* bufs;
+  __u32 pos; /* start of the path written so far in bufs->path (ends at MT_NAME_MAX) */
+  __u8 truncated;
+};
+
+static __always_inline struct mount* real_mount(struct vfsmount* m) {
+  return (struct mount*)((void*)m - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* One step up the dentry tree, crossing mount points toward the root of the mount tree. */
+static long path_step(__u32 i, struct path_walk* w) {
+  /* locals, not w->field, inside BPF_CORE_READ: CO-RE must not relocate our own struct */
+  struct dentry* d = w->dentry;
+  struct vfsmount* vfsmnt = w->vfsmnt;
+  struct mount* mnt = w->mnt;
+  struct dentry* mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+  struct dentry* parent = BPF_CORE_READ(d, d_parent);
+  if (d == mnt_root || d == parent) {
+    if (d != mnt_root) return 1; /* a disconnected tree: stop here */
+    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
+    if (up == mnt) return 1; /* the root of the mount tree */
+    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+    w->mnt = up;
+    w->vfsmnt = &up->mnt;
+    return 0;
+  }
+  struct qstr name = BPF_CORE_READ(d, d_name);
+  __u32 len = name.len;
+  if (len + 1 >= w->pos) {
+    w->truncated = 1;
+    return 1;
+  }
+  w->pos -= len;
+  bpf_probe_read_kernel(&w->bufs->path[w->pos & (MT_NAME_MAX - 1)], len & (MT_NAME_MAX - 1),
+                        name.name);
+  w->pos -= 1;
+  w->bufs->path[w->pos & (MT_NAME_MAX - 1)] = '/';
+  w->dentry = parent;
+  return 0;
+}
+
+static const char deleted_suffix[] = " (deleted)";
+
+/* Appends the path of a mapped file to names[]; returns its length or -1. */
+static __always_inline int append_file_name(struct walk_state* st, struct name_bufs* bufs,
+                                            struct file* file, __u8* kind) {
+  struct dentry* file_dentry = BPF_CORE_READ(file, f_path.dentry);
+  struct vfsmount* vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+  struct path_walk w = {};
+  w.dentry = file_dentry;
+  w.vfsmnt = vfsmnt;
+  w.mnt = real_mount(vfsmnt);
+  w.bufs = bufs;
+  w.pos = MT_NAME_MAX;
+
+  /* anon_inode:[...] and friends are named by a callback: leave them to user space */
+  const struct dentry_operations* ops = BPF_CORE_READ(file_dentry, d_op);
+  if (ops && BPF_CORE_READ(ops, d_dname)) {
+    *kind = MT_NAME_UNRESOLVED;
+    return 0;
+  }
+  bpf_loop(64, path_step, &w, 0);
+  if (w.truncated || w.pos >= MT_NAME_MAX) {
+    *kind = MT_NAME_UNRESOLVED;
+    return 0;
+  }
+  __u32 len = MT_NAME_MAX - w.pos;
+  __u32 off = st->names_len;
+  if (off + len + sizeof(deleted_suffix) > MT_NAMES_MAX) {
+    st->flags |= MT_F_NAMES_TRUNCATED;
+    *kind = MT_NAME_UNRESOLVED;
+    return 0;
+  }
+  __u32 pos = w.pos;
+  barrier_var(pos);
+  bpf_probe_read_kernel(&bufs->names[off & (MT_NAMES_MAX - 1)], len & (MT_NAME_MAX - 1),
+                        &bufs->path[pos & (MT_NAME_MAX - 1)]);
+  /* /proc appends " (deleted)" to unlinked files (d_unlinked: unhashed, not a root) */
+  bool unhashed = BPF_CORE_READ(file_dentry, d_hash.pprev) == NULL;
+  __u32 end = off + len;
+  if (unhashed && BPF_CORE_READ(file_dentry, d_parent) != file_dentry) {
+    barrier_var(end);
+    bpf_probe_read_kernel(&bufs->names[end & (MT_NAMES_MAX - 1)], sizeof(deleted_suffix) - 1,
+                          deleted_suffix);
+    len += sizeof(deleted_suffix) - 1;
+    end = off + len;
+  }
+  barrier_var(end);
+  bufs->names[end & (MT_NAMES_MAX - 1)] = 0;
+  *kind = MT_NAME_PATH;
+  return len;
+}
+
+/* [vdso], [vvar]: the special mapping's own name. */
+static __always_inline int append_special_name(struct walk_state* st, struct name_bufs* bufs,
+                                               struct vm_area_struct* vma) {
+  struct vm_special_mapping* sm = vma->vm_private_data;
+  const char* name = BPF_CORE_READ(sm, name);
+  __u32 off = st->names_len;
+  if (!name || off + 64 > MT_NAMES_MAX) return -1;
+  long n = bpf_probe_read_kernel_str(&bufs->names[off & (MT_NAMES_MAX - 1)], 64, name);
+  return n > 1 ? n - 1 : -1;
+}
+
+static long record_vma(struct task_struct* task, struct vm_area_struct* vma,
+                       struct walk_state* st) {
+  __u32 zero = 0;
+  struct record_buf* rec = bpf_map_lookup_elem(&record_scratch, &zero);
+  struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
+  if (!rec || !bufs) return 1;
+  __u32 off = (st->vmas_off + st->nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
+  struct mt_vma* v = (struct mt_vma*)&rec->data[off];
+
+  v->start = vma->vm_start;
+  v->end = vma->vm_end;
+  v->flags = vma->vm_flags;
+  v->pgoff = vma->vm_pgoff;
+  v->ino = 0;
+  v->dev = 0;
+  v->name_off = 0;
+  v->name_len = 0;
+  v->name_kind = MT_NAME_NONE;
+
+  struct file* file = vma->vm_file;
+  if (file) {
+    struct inode* inode = BPF_CORE_READ(file, f_inode);
+    v->ino = BPF_CORE_READ(inode, i_ino);
+    v->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    if ((__u64)file == st->last_file) {
+      v->name_off = st->last_name_off;
+      v->name_len = st->last_name_len;
+      v->name_kind = st->last_name_kind;
+    } else {
+      __u8 kind = MT_NAME_UNRESOLVED;
+      int len = append_file_name(st, bufs, file, &kind);
+      v->name_kind = kind;
+      if (kind == MT_NAME_PATH && len > 0) {
+        v->name_off = st->names_len;
+        v->name_len = len;
+        st->names_len += len + 1;
+      }
+      st->last_file = (__u64)file;
+      st->last_name_off = v->name_off;
+      st->last_name_len = v->name_len;
+      st->last_name_kind = v->name_kind;
+    }
+  } else {
+    const struct vm_operations_struct* ops = vma->vm_ops;
+    if (ops && BPF_CORE_READ(ops, name)) {
+      int len = append_special_name(st, bufs, vma);
+      if (len > 0) {
+        v->name_kind = MT_NAME_SPECIAL;
+        v->name_off = st->names_len;
+        v->name_len = len;
+        st->names_len += len + 1;
+      }
+    }
+    st->last_file = 0;
+  }
+  st->found = 1;
+  st->found_end = vma->vm_end;
+  st->nvmas++;
+  return 0;
+}
+
+static __always_inline void start_range(struct walk_state* st) {
+  struct walk_range* r = &st->ranges[st->range & (MT_MAX_RANGES - 1)];
+  st->lo = r->lo;
+  st->hi = r->hi;
+  st->empty_lo = r->empty_lo;
+  st->empty_hi = r->empty_hi;
+  st->cur = st->lo ? st->lo - 1 : 0;
+  st->last_file = 0;
+}
+
+/* The range is done: go on with the next one, or stop. */
+static __always_inline long next_range(struct walk_state* st) {
+  st->range++;
+  if (st->range >= st->nranges) return 1;
+  start_range(st);
+  return 0;
+}
+
+static long window_step(__u32 i, struct walk_state* st) {
+  if (st->cur > st->hi) return next_range(st);
+  if (st->nvmas >= MT_MAX_WINDOW_VMAS) {
+    st->flags |= MT_F_WINDOW_OVERFLOW;
+    return 1;
+  }
+  st->found = 0;
+  long err = bpf_find_vma(st->task, st->cur, record_vma, st, 0);
+  if (err == -EBUSY) {
+    st->flags |= MT_F_WINDOW_BUSY;
+    return 1;
+  }
+  if (!err && st->found) {
+    st->cur = st->found_end;
+    return 0;
+  }
+  /* a hole at cur */
+  if (st->cur >= st->empty_lo && st->cur < st->empty_hi) {
+    st->cur = st->empty_hi;
+    return 0;
+  }
+  if (st->cur + 1 == st->lo) {
+    st->cur = st->lo;
+    return 0;
+  }
+  if (st->cur < st->hi) {
+    /* no way to find where the next VMA starts from here: user space repairs */
+    st->flags |= MT_F_WINDOW_HOLE;
+    st->cur = st->hi;
+    return 0;
+  }
+  return next_range(st);
+}
+
+/* Queues a range whose VMAs, from the one holding lo-1 to the one holding hi, are read. */
+static __always_inline void add_range(struct walk_state* st, __u64 lo, __u64 hi,
+                                      __u64 empty_lo, __u64 empty_hi) {
+  __u32 i = st->nranges;
+  if (i >= MT_MAX_RANGES) return;
+  st->ranges[i].lo = lo;
+  st->ranges[i].hi = hi;
+  st->ranges[i].empty_lo = empty_lo;
+  st->ranges[i].empty_hi = empty_hi;
+  st->nranges = i + 1;
+}
+
+static __always_inline __u64 page_up(__u64 x) { return (x + PAGE_SIZE - 1) & PAGE_MASK; }
+
+static __always_inline bool is_error(long ret) { return (unsigned long)ret > -4096UL; }
+
+/* Failures that may have changed part of the range before the error was found. */
+static __always_inline bool partial_failure(long ret) {
+  return ret == -ENOMEM || ret == -EAGAIN || ret == -EACCES || ret == -EPERM;
+}
+
+/* madvise advice values that change VMA flags (and so may split or merge). */
+static __always_inline bool advice_changes_layout(__u64 advice) {
+  switch (advice) {
+    case 3:   /* WILLNEED */
+    case 4:   /* DONTNEED */
+    case 8:   /* FREE */
+    case 9:   /* REMOVE */
+    case 20:  /* COLD */
+    case 21:  /* PAGEOUT */
+    case 22:  /* POPULATE_READ */
+    case 23:  /* POPULATE_WRITE */
+    case 24:  /* DONTNEED_LOCKED */
+    case 25:  /* COLLAPSE */
+    case 100: /* HWPOISON */
+    case 101: /* SOFT_OFFLINE */
+    case 103: /* GUARD_REMOVE */
+      return false;
+  }
+  return true;
+}
+
+/* ---------------------------------------------------------------- syscall exit */
+
+static __always_inline int on_exit(void* ctx, long ret) {
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  struct pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
+  if (!call) return 1;
+
+  __u32 zero = 0;
+  struct record_buf* rec = bpf_map_lookup_elem(&record_scratch, &zero);
+  if (!rec) goto out;
+  struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->h, MT_EV_SYSCALL);
+  __u32 sys = call->syscall;
+  e->h.syscall = sys;
+  e->h.enter_ns = call->enter_ns;
+  e->h.exit_ns = bpf_ktime_get_ns();
+  for (int i = 0; i < MT_MAX_ARGS; i++) e->args[i] = call->args[i];
+  e->ret = ret;
+  __u64 aux = call->aux;
+
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct mm_struct* mm = task->mm;
+  if (mm) {
+    e->start_brk = mm->start_brk;
+    e->brk = mm->brk;
+    e->start_stack = mm->start_stack;
+  }
+
+  /* the caller: frame-pointer walk plus the return address at the user sp */
+  __u32 frames_bytes = 0;
+  if (capture_stack) {
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+    __u64 sp = PT_REGS_SP_CORE(regs);
+    bpf_probe_read_user(&e->sp_word, sizeof(e->sp_word), (void*)sp);
+    long n = bpf_get_stack(ctx, &rec->data[FRAMES_OFF], MT_MAX_FRAMES * 8, BPF_F_USER_STACK);
+    if (n > 0 && n <= MT_MAX_FRAMES * 8) frames_bytes = n;
+    e->nframes = frames_bytes / 8;
+    e->h.flags |= MT_F_STACK_FP;
+  }
+
+  struct walk_state st = {};
+  st.task = task;
+  st.vmas_off = FRAMES_OFF + e->nframes * 8;
+
+  __u64 a0 = e->args[0], a1 = e->args[1];
+  bool failed = is_error(ret);
+  switch (sys) {
+    case MT_SYS_MMAP:
+      if (!failed)
+        add_range(&st, ret, ret + page_up(a1), 0, 0);
+      else if ((e->args[3] & MAP_FIXED) && partial_failure(ret))
+        add_range(&st, a0, a0 + page_up(a1), 0, 0);
+      else
+        st.flags |= MT_F_NO_WINDOW;
+      break;
+    case MT_SYS_MUNMAP:
+      if (!failed)
+        add_range(&st, a0, a0 + page_up(a1), a0, a0 + page_up(a1));
+      else
+        st.flags |= MT_F_NO_WINDOW;
+      break;
+    case MT_SYS_BRK: {
+      __u64 old = page_up(aux), now = page_up(ret);
+      if (old == now) {
+        st.flags |= MT_F_NO_WINDOW;
+      } else if (now > old) {
+        add_range(&st, old, now, 0, 0);
+      } else {
+        add_range(&st, now, old, now, old);
+      }
+      break;
+    }
+    case MT_SYS_MADVISE:
+      if (!advice_changes_layout(e->args[2])) {
+        st.flags |= MT_F_NO_WINDOW;
+        break;
+      }
+      /* fall through */
+    case MT_SYS_MPROTECT:
+    case MT_SYS_PKEY_MPROTECT:
+    case MT_SYS_MLOCK:
+    case MT_SYS_MLOCK2:
+    case MT_SYS_MUNLOCK:
+    case MT_SYS_MSEAL:
+      if (!failed || partial_failure(ret))
+        add_range(&st, a0 & PAGE_MASK, page_up(a0 + a1), 0, 0);
+      else
+        st.flags |= MT_F_NO_WINDOW;
+      break;
+    case MT_SYS_MREMAP: {
+      __u64 old_len = page_up(a1), new_len = page_up(e->args[2]);
+      if (failed) {
+        st.flags |= MT_F_NO_WINDOW;
+      } else if ((__u64)ret == a0) {
+        __u64 span = old_len > new_len ? old_len : new_len;
+        add_range(&st, a0, a0 + span, a0 + new_len, a0 + old_len);
+      } else {
+        bool keep_old = e->args[3] & MREMAP_DONTUNMAP;
+        add_range(&st, a0, a0 + old_len, keep_old ? 0 : a0, keep_old ? 0 : a0 + old_len);
+        add_range(&st, ret, ret + new_len, 0, 0);
+      }
+      break;
+    }
+    case MT_SYS_MLOCKALL:
+    case MT_SYS_MUNLOCKALL:
+      st.flags |= MT_F_WHOLE_MM;
+      break;
+    case MT_SYS_SHMAT:
+      if (!failed)
+        add_range(&st, ret, ret + 1, 0, 0);
+      else
+        st.flags |= MT_F_NO_WINDOW;
+      break;
+    case MT_SYS_SHMDT:
+      if (!failed && aux > a0)
+        add_range(&st, a0, aux, a0, aux);
+      else
+        st.flags |= MT_F_NO_WINDOW;
+      break;
+  }
+  if (st.nranges) {
+    start_range(&st);
+    bpf_loop(2 * (MT_MAX_WINDOW_VMAS + 4), window_step, &st, 0);
+  }
+  e->nranges = st.nranges;
+  for (int i = 0; i < MT_MAX_RANGES; i++) {
+    e->ranges[i].lo = st.ranges[i].lo;
+    e->ranges[i].hi = st.ranges[i].hi;
+  }
+  e->h.flags |= st.flags;
+  e->nvmas = st.nvmas;
+
+  /* names follow the VMAs */
+  __u32 names_off = (st.vmas_off + st.nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
+  __u32 names_len = st.names_len & (MT_NAMES_MAX - 1);
+  if (names_len) {
+    struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
+    if (bufs) bpf_probe_read_kernel(&rec->data[names_off], names_len, bufs->names);
+  }
+  e->names_len = names_len;
+  __u32 size = names_off + names_len;
+  e->h.size = size;
+  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(sys);
+
+out:
+  bpf_map_delete_elem(&pending_calls, &tid);
+  return 1;
+}
+
+#define EXIT(name)                                                        \
+  SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+  int exit_##name(struct trace_event_raw_sys_exit* ctx) {                 \
+    return on_exit(ctx, ctx->ret);                                        \
+  }
+
+EXIT(mmap)
+EXIT(munmap)
+EXIT(brk)
+EXIT(mprotect)
+EXIT(mremap)
+EXIT(madvise)
+EXIT(mlock)
+EXIT(mlock2)
+EXIT(munlock)
+EXIT(mlockall)
+EXIT(munlockall)
+EXIT(pkey_mprotect)
+EXIT(shmat)
+EXIT(shmdt)
+EXIT(mseal)
+
+/* ---------------------------------------------------------------- process lifecycle */
+
+static __always_inline struct mt_task_event* reserve_task_event(__u8 kind) {
+  struct mt_task_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_lost(MT_SYS_COUNT + kind);
+    return NULL;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->h, kind);
+  e->h.size = sizeof(*e);
+  e->h.enter_ns = e->h.exit_ns = bpf_ktime_get_ns();
+  return e;
+}
+
+static __always_inline void submit_task_event(struct mt_task_event* e) {
+  bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e)));
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
+  __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+  if (!is_traced(parent_tgid)) return 0;
+  __u32 child_tgid = BPF_CORE_READ(child, tgid);
+  bool is_thread = child_tgid == parent_tgid;
+  if (!is_thread && !trace_all) {
+    __u8 one = 1;
+    bpf_map_update_elem(&traced_tgids, &child_tgid, &one, BPF_ANY);
+  }
+  struct mt_task_event* e = reserve_task_event(is_thread ? MT_EV_THREAD : MT_EV_FORK);
+  if (!e) return 0;
+  e->child_pid = child_tgid;
+  e->child_tid = BPF_CORE_READ(child, pid);
+  e->child_mm = (__u64)BPF_CORE_READ(child, mm);
+  if (!is_thread && e->child_mm == e->h.mm) e->h.flags |= MT_F_THREAD_SHARED_VM;
+  submit_task_event(e);
+  return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binprm* bprm) {
+  if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
+  struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
+  if (!e) return 0;
+  e->child_pid = e->h.pid;
+  e->child_tid = old_pid;
+  e->child_mm = e->h.mm;
+  const char* filename = BPF_CORE_READ(bprm, filename);
+  long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+  e->filename_len = n > 0 ? n - 1 : 0;
+  submit_task_event(e);
+  return 0;
+}
+
+/* Fires before the address space is torn down (exit_mmap comes after), so the process
+ * stays in the traced set until its leader's task is freed (sched_process_free). */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(on_exit_task, struct task_struct* task, bool group_dead) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!group_dead || !is_traced(tgid)) return 0;
+  struct mt_task_event* e = reserve_task_event(MT_EV_EXIT);
+  if (!e) return 0;
+  e->child_pid = tgid;
+  e->exit_code = BPF_CORE_READ(task, exit_code);
+  submit_task_event(e);
+  return 0;
+}
+
+/* The leader is reaped: its pid may now be reused by an unrelated process. */
+SEC("raw_tp/sched_process_free")
+int BPF_PROG(on_task_free, struct task_struct* task) {
+  if (trace_all) return 0;
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  if (BPF_CORE_READ(task, pid) == tgid) bpf_map_delete_elem(&traced_tgids, &tgid);
+  return 0;
+}
+
+SEC("raw_tp/exit_mmap")
+int BPF_PROG(on_exit_mmap, struct mm_struct* mm) {
+  if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
+  struct mt_task_event* e = reserve_task_event(MT_EV_EXIT_MMAP);
+  if (!e) return 0;
+  e->child_mm = (__u64)mm;
+  submit_task_event(e);
+  return 0;
+}

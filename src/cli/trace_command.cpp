@@ -1,0 +1,272 @@
+#include "cli/trace_command.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "cli/child_process.h"
+#include "engine/layouts.h"
+#include "procfs/process.h"
+#include "render/log_json.h"
+#include "render/log_text.h"
+#include "render/summary.h"
+#include "symbolize/stack.h"
+#include "trace/tracer.h"
+
+namespace maptrail::cli {
+
+namespace {
+
+volatile sig_atomic_t stop_requested = 0;
+
+void request_stop(int) {
+  stop_requested = 1;
+}
+
+void install_stop_handlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = request_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: let poll() return at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct FileCloser {
+  void operator()(FILE* f) const {
+    if (f && f != stdout) fclose(f);
+  }
+};
+
+// Output errors (a full disk, a closed pipe) end the trace with a message, not silently.
+class Output {
+ public:
+  static Result<Output> open(const std::string& path) {
+    Output out;
+    if (path.empty() || path == "-") {
+      out.file_.reset(stdout);
+      out.name_ = "standard output";
+    } else {
+      FILE* f = fopen(path.c_str(), "w");
+      if (!f) return Error::from_errno(fmt::format("cannot write the log to {}", path));
+      out.file_.reset(f);
+      out.name_ = path;
+    }
+    setvbuf(out.file_.get(), nullptr, _IOFBF, 1 << 16);
+    return out;
+  }
+  bool is_terminal() const { return isatty(fileno(file_.get())); }
+  bool write(const std::string& text) {
+    if (failed_) return false;
+    if (fwrite(text.data(), 1, text.size(), file_.get()) != text.size()) fail();
+    return !failed_;
+  }
+  bool flush() {
+    if (!failed_ && fflush(file_.get()) != 0) fail();
+    return !failed_;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  void fail() {
+    failed_ = true;
+    error_ = fmt::format("writing the log to {} failed: {}", name_, strerror(errno));
+  }
+  std::unique_ptr<FILE, FileCloser> file_;
+  std::string name_;
+  bool failed_ = false;
+  std::string error_;
+};
+
+bool is_anonymous_change(const event::Event& e, const model::AddressSpace* before) {
+  if (event::is_anonymous(e)) return true;
+  if (e.syscall == event::Syscall::kMmap) return false;
+  // Other calls act on existing memory: anonymous if every VMA they touched was.
+  uint64_t lo = e.args[0], hi = lo + event::length_arg(e);
+  if (!before || hi <= lo) return false;
+  auto touched = before->in_range(lo, hi);
+  if (touched.empty()) return false;
+  for (const auto& v : touched)
+    if (v.inode != 0 || (!v.name.empty() && v.name[0] == '/')) return false;
+  return true;
+}
+
+bool shown(const TraceOptions& o, const event::Event& e, const model::AddressSpace* before) {
+  if (e.kind != event::Kind::kSyscall) return true;
+  if (o.min_size && event::length_arg(e) < o.min_size && event::bytes_mapped(e) < o.min_size)
+    return false;
+  if (o.anon_only && !is_anonymous_change(e, before)) return false;
+  return true;
+}
+
+std::string mmap_fd_path(const event::Event& e) {
+  if (e.syscall != event::Syscall::kMmap || static_cast<int>(e.args[4]) < 0) return "";
+  if (!e.failed()) {
+    for (const auto& v : e.vmas)
+      if (v.start <= uint64_t(e.ret) && uint64_t(e.ret) < v.end && !v.name.empty()) return v.name;
+  }
+  auto path = procfs::fd_path(e.pid, static_cast<int>(e.args[4]));
+  return path ? *path : "";
+}
+
+int exit_status_of(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 1;
+}
+
+}  // namespace
+
+int run_trace(const TraceOptions& o) {
+  int modes = (!o.pids.empty()) + o.all + (!o.command.empty());
+  if (modes != 1) {
+    fmt::print(stderr,
+               "maptrail trace: say what to trace: -p PID (repeatable), --all, or -- CMD ARGS "
+               "(one of them)\n");
+    return 2;
+  }
+  for (pid_t pid : o.pids) {
+    if (pid <= 0 || !procfs::process_exists(pid)) {
+      fmt::print(stderr, "maptrail trace: no process with pid {} (check the pid with ps)\n", pid);
+      return 2;
+    }
+  }
+  auto output = Output::open(o.output);
+  if (!output) {
+    fmt::print(stderr, "maptrail trace: {}\n", output.error().message);
+    return 2;
+  }
+
+  std::optional<GatedChild> child;
+  trace::TracerOptions tracer_options;
+  tracer_options.trace_all = o.all;
+  tracer_options.pids = o.pids;
+  tracer_options.ringbuf_bytes = o.ringbuf_bytes;
+  tracer_options.capture_stack = o.stack != StackMode::kNone;
+  if (!o.command.empty()) {
+    auto spawned = GatedChild::spawn(o.command);
+    if (!spawned) {
+      fmt::print(stderr, "maptrail trace: {}\n", spawned.error().message);
+      return 127;
+    }
+    child.emplace(std::move(*spawned));
+    tracer_options.pids.push_back(child->pid());
+  }
+
+  auto tracer = trace::Tracer::start(tracer_options);
+  if (!tracer) {
+    if (child) child->abandon();
+    fmt::print(stderr, "maptrail trace: {}\n", tracer.error().message);
+    return 2;
+  }
+  install_stop_handlers();
+  auto clock = render::TraceClock::now();
+  uint64_t started = monotonic_ns();
+
+  if (child) {
+    if (auto released = child->release(); !released) {
+      fmt::print(stderr, "maptrail trace: {}: {}\n", o.command[0], released.error().message);
+      return 127;
+    }
+  }
+  if (!o.command.empty())
+    fmt::print(stderr, "maptrail: tracing {} (pid {}) and its descendants\n", o.command[0],
+               child->pid());
+  else if (o.all)
+    fmt::print(stderr, "maptrail: tracing all processes; Ctrl-C to stop\n");
+  else
+    fmt::print(stderr, "maptrail: tracing {} process(es); Ctrl-C to stop\n", o.pids.size());
+
+  render::TextStyle style;
+  bool colored = o.color == "always" || (o.color == "auto" && !o.json && output->is_terminal());
+  style.color = colored ? render::Color::kAnsi : render::Color::kNone;
+
+  engine::Layouts layouts;
+  symbolize::Symbolizer symbols;
+  render::TraceSummary summary;
+  bool output_ok = true;
+
+  auto handle = [&](const event::Event& e) {
+    summary.add(e);
+    const model::AddressSpace* before =
+        e.kind == event::Kind::kSyscall ? layouts.find_or_seed(e.mm, e.pid) : nullptr;
+    if (output_ok && shown(o, e, before)) {
+      symbolize::Stack stack;
+      if (e.kind == event::Kind::kSyscall) stack = symbolize::resolve_stack(e, before, symbols);
+      render::EventView view{e, stack, mmap_fd_path(e)};
+      output_ok = output->write(o.json ? render::log_json(view, clock)
+                                       : render::log_text(view, clock, style));
+    }
+    layouts.apply(e);
+  };
+
+  int child_status = 0;
+  bool child_done = false;
+  int exit_code = 0;
+  int idle_polls_after_end = 0;
+  while (true) {
+    auto n = (*tracer)->poll(50, handle);
+    if (!n && n.error().err != EINTR) {
+      fmt::print(stderr, "maptrail trace: {}\n", n.error().message);
+      exit_code = 1;
+      break;
+    }
+    if (!output->flush()) output_ok = false;
+    if (!output_ok) {
+      fmt::print(stderr, "maptrail trace: {}\n", output->error());
+      exit_code = 1;
+      break;
+    }
+    bool ended = stop_requested;
+    if (child && !child_done) child_done = child->poll_exit(&child_status);
+    if (child_done) ended = true;
+    if (!o.pids.empty()) {
+      bool any_alive = false;
+      for (pid_t pid : o.pids) any_alive |= procfs::process_exists(pid);
+      if (!any_alive) ended = true;
+    }
+    if (o.duration > 0 && (monotonic_ns() - started) / 1e9 >= o.duration) ended = true;
+    if (ended) {
+      // Drain what is still in the ring buffer: two quiet polls in a row.
+      if (n && *n == 0 && ++idle_polls_after_end >= 2) break;
+      if (stop_requested && idle_polls_after_end >= 2) break;
+    }
+  }
+
+  summary.set_duration((monotonic_ns() - started) / 1e9);
+  summary.set_decode_errors((*tracer)->decode_errors());
+  if (o.json && output_ok) {
+    output->write(summary.json().dump() + "\n");
+    output->flush();
+  }
+  fmt::print(stderr, "{}", summary.text());
+  if (child) {
+    if (!child_done) {
+      // Stopped by a signal or --duration while the command runs: it goes on untraced.
+      fmt::print(stderr, "maptrail: stopped tracing; {} (pid {}) is still running\n", o.command[0],
+                 child->pid());
+    } else if (exit_code == 0) {
+      exit_code = exit_status_of(child_status);
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace maptrail::cli

@@ -1,0 +1,31 @@
+// `maptrail trace`: the live log of mapping changes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace maptrail::cli {
+
+enum class StackMode { kDwarf, kFramePointer, kNone };
+
+struct TraceOptions {
+  std::vector<pid_t> pids;
+  bool all = false;
+  bool json = false;
+  std::string output;  // empty: stdout
+  bool anon_only = false;
+  uint64_t min_size = 0;
+  double duration = 0;  // seconds, 0: until stopped
+  uint64_t ringbuf_bytes = 16ull << 20;
+  StackMode stack = StackMode::kFramePointer;
+  std::string color = "auto";
+  std::vector<std::string> command;  // after "--"
+};
+
+// Runs the trace; returns the process exit status (the command's, when one was launched).
+int run_trace(const TraceOptions& options);
+
+}  // namespace maptrail::cli

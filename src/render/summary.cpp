@@ -1,0 +1,105 @@
+#include "render/summary.h"
+
+#include <fmt/format.h>
+
+#include "render/decode.h"
+
+namespace maptrail::render {
+
+void TraceSummary::add(const event::Event& e) {
+  using event::Kind;
+  if (e.kind == Kind::kLost) {
+    for (unsigned i = 0; i < MT_LOSS_SLOTS; i++) lost_[i] += e.lost[i];
+    lost_total_ += e.lost_total;
+    return;
+  }
+  events_++;
+  std::string kind(e.kind == Kind::kSyscall ? event::syscall_name(e.syscall)
+                                            : event::kind_name(e.kind));
+  by_kind_[kind]++;
+  processes_[e.pid] = e.comm;
+  if (e.kind == Kind::kFork) processes_.try_emplace(e.child_pid, e.comm);
+  if (e.kind != Kind::kSyscall) return;
+  if (e.failed()) failed_by_kind_[kind]++;
+  uint64_t mapped = event::bytes_mapped(e);
+  (event::is_anonymous(e) ? mapped_anon_ : mapped_file_) += mapped;
+  unmapped_ += event::bytes_unmapped(e);
+  if (!e.window_complete() && !(e.flags & MT_F_WHOLE_MM)) incomplete_windows_++;
+}
+
+std::string TraceSummary::text() const {
+  std::string out = fmt::format("\nmaptrail summary: {} events in {:.3f} s from {} processes\n",
+                                events_, seconds_, processes_.size());
+  if (!by_kind_.empty()) {
+    out += "  events:";
+    size_t column = 9;
+    for (const auto& [kind, n] : by_kind_) {
+      std::string item = fmt::format(" {} {}", kind, n);
+      if (auto f = failed_by_kind_.find(kind); f != failed_by_kind_.end())
+        item += fmt::format(" ({} failed)", f->second);
+      item += ",";
+      if (column + item.size() > 98) {
+        out += "\n         ";
+        column = 9;
+      }
+      out += item;
+      column += item.size();
+    }
+    out.pop_back();
+    out += "\n";
+  }
+  out += fmt::format("  mapped: {} anonymous, {} file-backed; unmapped: {}\n",
+                     human_size(mapped_anon_), human_size(mapped_file_), human_size(unmapped_));
+  if (lost_total_) {
+    std::string detail;
+    for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
+      if (lost_[i])
+        detail +=
+            fmt::format("{}{} {}", detail.empty() ? "" : ", ", lost_[i], event::loss_slot_name(i));
+    out += fmt::format("  LOST: {} events ({}): the ring buffer was full; raise --ringbuf-size\n",
+                       lost_total_, detail);
+  } else {
+    out += "  lost: 0 events\n";
+  }
+  if (incomplete_windows_)
+    out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
+                       incomplete_windows_);
+  if (decode_errors_) out += fmt::format("  undecodable records: {}\n", decode_errors_);
+  std::string procs;
+  size_t shown = 0;
+  for (const auto& [pid, comm] : processes_) {
+    if (shown++ == 8) {
+      procs += fmt::format(", ... {} more", processes_.size() - 8);
+      break;
+    }
+    procs += fmt::format("{}{}[{}]", procs.empty() ? "" : ", ", comm, pid);
+  }
+  if (!procs.empty()) out += "  processes: " + procs + "\n";
+  return out;
+}
+
+nlohmann::json TraceSummary::json() const {
+  nlohmann::json j;
+  j["v"] = 1;
+  j["event"] = "summary";
+  j["seconds"] = seconds_;
+  j["events"] = events_;
+  j["by_event"] = by_kind_;
+  j["failed_by_event"] = failed_by_kind_;
+  j["bytes_mapped_anonymous"] = mapped_anon_;
+  j["bytes_mapped_file"] = mapped_file_;
+  j["bytes_unmapped"] = unmapped_;
+  j["lost"] = lost_total_;
+  nlohmann::json lost = nlohmann::json::object();
+  for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
+    if (lost_[i]) lost[std::string(event::loss_slot_name(i))] = lost_[i];
+  j["lost_by_event"] = lost;
+  j["windows_incomplete"] = incomplete_windows_;
+  j["decode_errors"] = decode_errors_;
+  nlohmann::json procs = nlohmann::json::array();
+  for (const auto& [pid, comm] : processes_) procs.push_back({{"pid", pid}, {"comm", comm}});
+  j["processes"] = procs;
+  return j;
+}
+
+}  // namespace maptrail::render

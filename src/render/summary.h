@@ -1,0 +1,40 @@
+// The end-of-trace summary: what was seen, how much was mapped, and what was lost.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "event/event.h"
+
+namespace maptrail::render {
+
+class TraceSummary {
+ public:
+  void add(const event::Event& e);  // every event, shown or filtered out
+  void set_duration(double seconds) { seconds_ = seconds; }
+  void set_decode_errors(uint64_t n) { decode_errors_ = n; }
+
+  std::string text() const;
+  nlohmann::json json() const;
+
+  uint64_t lost_total() const { return lost_total_; }
+  uint64_t events() const { return events_; }
+
+ private:
+  double seconds_ = 0;
+  uint64_t events_ = 0;
+  std::map<std::string, uint64_t> by_kind_;
+  std::map<std::string, uint64_t> failed_by_kind_;
+  uint64_t mapped_anon_ = 0, mapped_file_ = 0, unmapped_ = 0;
+  uint64_t incomplete_windows_ = 0;
+  std::array<uint64_t, MT_LOSS_SLOTS> lost_{};
+  uint64_t lost_total_ = 0;
+  uint64_t decode_errors_ = 0;
+  std::map<uint32_t, std::string> processes_;  // pid -> last comm
+};
+
+}  // namespace maptrail::render

@@ -1,0 +1,23 @@
+#include "symbolize/stack.h"
+
+namespace maptrail::symbolize {
+
+Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
+  Stack stack;
+  std::vector<uint64_t> addrs = e.frames;
+  if (e.sp_word && !addrs.empty() && (addrs.size() < 2 || addrs[1] != e.sp_word)) {
+    const model::Vma* vma = layout ? layout->find(e.sp_word) : nullptr;
+    if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
+  }
+  stack.frames.reserve(addrs.size());
+  for (uint64_t addr : addrs) stack.frames.push_back(symbols.resolve(layout, addr));
+  for (size_t i = 0; i < stack.frames.size(); i++) {
+    if (!symbols.is_runtime(stack.frames[i]) && !stack.frames[i].module.empty()) {
+      stack.caller = static_cast<int>(i);
+      break;
+    }
+  }
+  return stack;
+}
+
+}  // namespace maptrail::symbolize

@@ -1,0 +1,51 @@
+// Turns user return addresses into module + symbol + offset, through the layout of the
+// process's file mappings (so it needs no live /proc once the layout is known). ELF symbol
+// tables are read with libdwfl, once per file (by device and inode), and cached.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "model/address_space.h"
+
+namespace maptrail::symbolize {
+
+struct Frame {
+  uint64_t addr = 0;
+  std::string module;   // file name without directories ("libc.so.6"), "[anon]", "" if unknown
+  std::string path;     // full path of the module, when a file
+  std::string symbol;   // demangled; empty when the module has no symbol for addr
+  uint64_t offset = 0;  // from the symbol's start, or from the module's start when no symbol
+
+  std::string to_string() const;  // "alloc_cache+0x1c", "libfoo.so+0x1234", "0x7f0012345678"
+};
+
+class Symbolizer {
+ public:
+  Symbolizer();
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  Frame resolve(const model::AddressSpace* layout, uint64_t addr);
+
+  // Modules whose frames are runtime plumbing (allocator, loader, libc), skipped when
+  // choosing the caller shown in the log.
+  void add_runtime_module(std::string name) { runtime_modules_.push_back(std::move(name)); }
+  bool is_runtime(const Frame& frame) const;
+
+  struct ElfModule;
+
+ private:
+  ElfModule* module_for(const model::Vma& vma);
+
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t, std::string>, std::unique_ptr<ElfModule>>
+      modules_;
+  std::vector<std::string> runtime_modules_;
+};
+
+}  // namespace maptrail::symbolize

@@ -1,0 +1,201 @@
+#include "trace/tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "maptrail.skel.h"
+#include "trace/preflight.h"
+
+namespace maptrail::trace {
+
+namespace {
+
+// libbpf's messages are kept, not printed: they are attached to the error that needs them.
+thread_local std::string libbpf_log;
+
+int collect_libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  if (libbpf_log.size() < 64 * 1024) libbpf_log += line;
+  return n;
+}
+
+struct SkeletonDeleter {
+  void operator()(maptrail_bpf* skel) const { maptrail_bpf__destroy(skel); }
+};
+struct LinkDeleter {
+  void operator()(bpf_link* link) const { bpf_link__destroy(link); }
+};
+struct RingBufferDeleter {
+  void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+Error libbpf_error(std::string what, int err) {
+  std::string message = fmt::format("{}: {}", what, strerror(err));
+  if (!libbpf_log.empty()) {
+    // the verifier log can be long: keep its end, where the reason is
+    std::string tail =
+        libbpf_log.size() > 2000 ? libbpf_log.substr(libbpf_log.size() - 2000) : libbpf_log;
+    message += "\nlibbpf said:\n" + tail;
+  }
+  return Error{err, message};
+}
+
+}  // namespace
+
+struct Tracer::Impl {
+  // declaration order is teardown order, reversed: ring, then links, then the object
+  std::unique_ptr<maptrail_bpf, SkeletonDeleter> skel;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+  int ncpus = 0;
+};
+
+uint64_t valid_ringbuf_size(uint64_t requested) {
+  uint64_t size = 4096;
+  while (size < requested && size < (1ull << 31)) size <<= 1;
+  return size;
+}
+
+int on_ring_record(void* ctx, void* data, size_t size) {
+  auto* tracer = static_cast<Tracer*>(ctx);
+  auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
+  if (!decoded) {
+    tracer->decode_errors_++;
+    return 0;
+  }
+  (*tracer->current_handler_)(*decoded);
+  tracer->delivered_++;
+  return 0;
+}
+
+Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tracer::~Tracer() = default;
+
+Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
+  if (auto ok = check_privileges_and_kernel(); !ok) return ok.error();
+  if (auto ok = ensure_tracefs(); !ok) return ok.error();
+  libbpf_set_print(collect_libbpf_log);
+  libbpf_log.clear();
+
+  auto impl = std::make_unique<Impl>();
+  impl->skel.reset(maptrail_bpf__open());
+  if (!impl->skel) return libbpf_error("opening the BPF object", errno);
+  auto* skel = impl->skel.get();
+
+  skel->rodata->trace_all = options.trace_all;
+  skel->rodata->self_tgid = getpid();
+  skel->rodata->capture_stack = options.capture_stack;
+  uint64_t ring_size = valid_ringbuf_size(options.ringbuf_bytes);
+  // Wake the reader only when an eighth of the ring is filled; it also polls on a short
+  // timeout, so quiet traces stay live without one wake-up per event.
+  skel->rodata->wakeup_bytes = std::max<uint64_t>(ring_size / 8, 256);
+  if (int err = bpf_map__set_max_entries(skel->maps.events, ring_size))
+    return libbpf_error("sizing the ring buffer", -err);
+
+  // Calls this kernel does not have are skipped, not fatal.
+  for (const char* optional : {"mseal", "pkey_mprotect"}) {
+    if (has_syscall_tracepoint(optional)) continue;
+    std::string enter = std::string("enter_") + optional, exit = std::string("exit_") + optional;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+      const char* name = bpf_program__name(prog);
+      if (enter == name || exit == name) bpf_program__set_autoload(prog, false);
+    }
+  }
+
+  if (int err = maptrail_bpf__load(skel))
+    return libbpf_error("loading maptrail's BPF programs (the kernel verifier refused them)", -err);
+
+  uint8_t one = 1;
+  for (pid_t pid : options.pids) {
+    uint32_t tgid = pid;
+    if (bpf_map__update_elem(skel->maps.traced_tgids, &tgid, sizeof(tgid), &one, sizeof(one),
+                             BPF_ANY))
+      return libbpf_error(fmt::format("adding pid {} to the traced set", pid), errno);
+  }
+
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link)
+      return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
+    impl->links.emplace_back(link);
+  }
+
+  impl->ncpus = libbpf_num_possible_cpus();
+  auto tracer = std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
+  tracer->impl_->ring.reset(
+      ring_buffer__new(bpf_map__fd(skel->maps.events), on_ring_record, tracer.get(), nullptr));
+  if (!tracer->impl_->ring) return libbpf_error("opening the ring buffer", errno);
+  return tracer;
+}
+
+Result<void> Tracer::add_pid(pid_t pid) {
+  uint32_t tgid = pid;
+  uint8_t one = 1;
+  if (bpf_map__update_elem(impl_->skel->maps.traced_tgids, &tgid, sizeof(tgid), &one, sizeof(one),
+                           BPF_ANY))
+    return Error::from_errno(fmt::format("adding pid {} to the traced set", pid));
+  return {};
+}
+
+Result<std::array<uint64_t, MT_LOSS_SLOTS>> Tracer::read_loss_counters() const {
+  std::array<uint64_t, MT_LOSS_SLOTS> totals{};
+  std::vector<uint64_t> per_cpu(impl_->ncpus);
+  int fd = bpf_map__fd(impl_->skel->maps.lost_events);
+  for (uint32_t slot = 0; slot < MT_LOSS_SLOTS; slot++) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()))
+      return Error::from_errno("reading the loss counters");
+    for (uint64_t n : per_cpu) totals[slot] += n;
+  }
+  return totals;
+}
+
+std::array<uint64_t, MT_LOSS_SLOTS> Tracer::lost_counts() const {
+  return lost_seen_;
+}
+
+uint64_t Tracer::lost_total() const {
+  uint64_t total = 0;
+  for (uint64_t n : lost_seen_) total += n;
+  return total;
+}
+
+Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
+  current_handler_ = &handler;
+  delivered_ = 0;
+  // Records are submitted without a wake-up most of the time: poll, then drain.
+  int rc = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+  if (rc < 0 && rc != -EINTR)
+    return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
+  rc = ring_buffer__consume(impl_->ring.get());
+  if (rc < 0 && rc != -EINTR)
+    return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
+
+  auto counters = read_loss_counters();
+  if (!counters) return counters.error();
+  event::Event lost;
+  lost.kind = event::Kind::kLost;
+  for (unsigned i = 0; i < MT_LOSS_SLOTS; i++) {
+    lost.lost[i] = (*counters)[i] - lost_seen_[i];
+    lost.lost_total += lost.lost[i];
+  }
+  if (lost.lost_total) {
+    lost_seen_ = *counters;
+    handler(lost);
+    delivered_++;
+  }
+  current_handler_ = nullptr;
+  return delivered_;
+}
+
+}  // namespace maptrail::trace

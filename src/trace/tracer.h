@@ -1,0 +1,66 @@
+// Owns maptrail's BPF programs and ring buffer: open -> configure -> load -> attach, then
+// delivers decoded records. Loss is never silent: whenever the kernel's per-CPU counters of
+// dropped records grow, a Kind::kLost event carrying the counts is delivered in stream order.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "event/event.h"
+#include "util/result.h"
+
+namespace maptrail::trace {
+
+struct TracerOptions {
+  bool trace_all = false;                // every process but maptrail itself
+  std::vector<pid_t> pids;               // thread groups to trace (children follow automatically)
+  uint64_t ringbuf_bytes = 16ull << 20;  // a power of two, at least one page
+  bool capture_stack = true;
+};
+
+class Tracer {
+ public:
+  using Handler = std::function<void(const event::Event&)>;
+
+  static Result<std::unique_ptr<Tracer>> start(const TracerOptions& options);
+  ~Tracer();
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  // Adds a thread group to the traced set (its future children are followed in the kernel).
+  Result<void> add_pid(pid_t pid);
+
+  // Waits up to timeout_ms for records and hands each one, decoded, to handler; then checks
+  // the loss counters. Returns how many events were delivered.
+  Result<int> poll(int timeout_ms, const Handler& handler);
+
+  // Records dropped by the kernel since start, by loss slot (see MT_LOSS_SLOTS).
+  std::array<uint64_t, MT_LOSS_SLOTS> lost_counts() const;
+  uint64_t lost_total() const;
+  // Records user space could not decode (a bug, counted and reported, never hidden).
+  uint64_t decode_errors() const { return decode_errors_; }
+
+  struct Impl;
+
+ private:
+  explicit Tracer(std::unique_ptr<Impl> impl);
+  Result<std::array<uint64_t, MT_LOSS_SLOTS>> read_loss_counters() const;
+
+  std::unique_ptr<Impl> impl_;
+  std::array<uint64_t, MT_LOSS_SLOTS> lost_seen_{};
+  uint64_t decode_errors_ = 0;
+  const Handler* current_handler_ = nullptr;
+  int delivered_ = 0;
+
+  friend int on_ring_record(void* ctx, void* data, size_t size);
+};
+
+// Rounds a requested ring-buffer size to what the kernel accepts (a power of two >= 4096).
+uint64_t valid_ringbuf_size(uint64_t requested);
+
+}  // namespace maptrail::trace
