@@ -58,7 +58,7 @@ enum mt_syscall {
 };
 
 /* Loss counters: one slot per syscall, then one per lifecycle kind. */
-#define MT_LOSS_SLOTS (MT_SYS_COUNT + MT_EV_KIND_COUNT)
+#define MT_LOSS_SLOTS ((int)MT_SYS_COUNT + (int)MT_EV_KIND_COUNT)
 
 /* mt_event_header.flags */
 enum mt_event_flags {

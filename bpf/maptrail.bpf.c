@@ -270,6 +270,38 @@ static long path_step(__u32 i, struct path_walk* w) {
 
 static const char deleted_suffix[] = " (deleted)";
 
+/* The dentry-naming callbacks of pseudo files whose output we can rebuild. Weak: a kernel
+ * without them leaves those names to user space. */
+extern const void simple_dname __ksym __weak;
+extern const void anon_inodefs_dname __ksym __weak;
+
+/* prefix + d_name + suffix, as simple_dname() and anon_inodefs_dname() print them. */
+static __always_inline int append_pseudo_name(struct walk_state* st, struct name_bufs* bufs,
+                                              struct dentry* dentry, const char* prefix,
+                                              const char* suffix, __u8* kind) {
+  __u32 off = st->names_len;
+  if (off + MT_NAME_MAX > MT_NAMES_MAX) {
+    st->flags |= MT_F_NAMES_TRUNCATED;
+    *kind = MT_NAME_UNRESOLVED;
+    return 0;
+  }
+  const unsigned char* name = BPF_CORE_READ(dentry, d_name.name);
+  long n1 = bpf_probe_read_kernel_str(&bufs->names[off & (MT_NAMES_MAX - 1)], 16, prefix);
+  if (n1 < 1) return 0;
+  __u32 end = off + n1 - 1;
+  barrier_var(end);
+  long n2 = bpf_probe_read_kernel_str(&bufs->names[end & (MT_NAMES_MAX - 1)], MT_NAME_MAX - 32,
+                                      name);
+  if (n2 < 1) return 0;
+  end += n2 - 1;
+  barrier_var(end);
+  long n3 = bpf_probe_read_kernel_str(&bufs->names[end & (MT_NAMES_MAX - 1)], 16, suffix);
+  if (n3 < 1) return 0;
+  end += n3 - 1;
+  *kind = MT_NAME_PATH;
+  return end - off;
+}
+
 /* Appends the path of a mapped file to names[]; returns its length or -1. */
 static __always_inline int append_file_name(struct walk_state* st, struct name_bufs* bufs,
                                             struct file* file, __u8* kind) {
@@ -282,9 +314,15 @@ static __always_inline int append_file_name(struct walk_state* st, struct name_b
   w.bufs = bufs;
   w.pos = MT_NAME_MAX;
 
-  /* anon_inode:[...] and friends are named by a callback: leave them to user space */
+  /* Pseudo files are named by a callback: the two common ones are rebuilt here, others are
+   * left to user space. */
   const struct dentry_operations* ops = BPF_CORE_READ(file_dentry, d_op);
-  if (ops && BPF_CORE_READ(ops, d_dname)) {
+  void* dname = ops ? BPF_CORE_READ(ops, d_dname) : NULL;
+  if (dname) {
+    if (&simple_dname && dname == &simple_dname)  /* memfd, /dev/zero, SYSV shm */
+      return append_pseudo_name(st, bufs, file_dentry, "/", " (deleted)", kind);
+    if (&anon_inodefs_dname && dname == &anon_inodefs_dname)
+      return append_pseudo_name(st, bufs, file_dentry, "anon_inode:", "", kind);
     *kind = MT_NAME_UNRESOLVED;
     return 0;
   }

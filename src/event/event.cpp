@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -99,6 +100,17 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
     if (w.end <= w.start) return malformed(fmt::format("VMA {} has end <= start", i));
     e.vmas.push_back(std::move(w));
   }
+  // Two ranges (mremap) are walked one after the other: keep the window in address order,
+  // each VMA once.
+  std::sort(e.vmas.begin(), e.vmas.end(),
+            [](const WindowVma& a, const WindowVma& b) { return a.start < b.start; });
+  e.vmas.erase(std::unique(e.vmas.begin(), e.vmas.end(),
+                           [](const WindowVma& a, const WindowVma& b) {
+                             return a.start == b.start && a.end == b.end;
+                           }),
+               e.vmas.end());
+  for (size_t i = 1; i < e.vmas.size(); i++)
+    if (e.vmas[i].start < e.vmas[i - 1].end) return malformed("window VMAs overlap");
   return e;
 }
 

@@ -1,0 +1,516 @@
+// Driver-style tests: perform each traced call for real and assert every field of the event
+// it produced, including that the post-call window equals /proc/self/maps over that range.
+#include <fcntl.h>
+#include <linux/mman.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "bpf_env.h"
+#include "model/vma.h"
+#include "procfs/maps.h"
+
+namespace maptrail::testing {
+namespace {
+
+using event::Event;
+using event::Syscall;
+
+constexpr uint64_t kPage = 4096;
+
+std::string own_comm() {
+  std::ifstream in("/proc/self/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+class SyscallEvents : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MAPTRAIL_REQUIRE_ROOT_BPF();
+    session_ = std::make_unique<TraceSession>();
+    ASSERT_TRUE(session_->ok()) << session_->error();
+  }
+
+  // The event of this thread's call `s` whose first argument is arg0.
+  const Event* find(Syscall s, uint64_t arg0) {
+    pid_t tid = current_tid();
+    return session_->wait_for([&](const Event& e) {
+      return e.kind == event::Kind::kSyscall && e.syscall == s && e.tid == uint32_t(tid) &&
+             e.args[0] == arg0;
+    });
+  }
+
+  // Fields every syscall event has, whatever the call.
+  void expect_common_fields(const Event& e, Syscall s) {
+    EXPECT_EQ(e.syscall, s);
+    EXPECT_EQ(e.pid, uint32_t(getpid()));
+    EXPECT_EQ(e.tid, uint32_t(current_tid()));
+    EXPECT_EQ(e.comm, own_comm());
+    EXPECT_NE(e.mm, 0u);
+    EXPECT_GT(e.enter_ns, 0u);
+    EXPECT_GT(e.latency_ns(), 0u) << "exit must come after enter";
+    EXPECT_FALSE(e.frames.empty()) << "a user stack was captured";
+  }
+
+  // The window must be exactly the /proc lines intersecting each reported range (read right
+  // after the call, before anything else could change the layout).
+  void expect_window_equals_proc(const Event& e, const std::vector<model::Vma>& proc) {
+    ASSERT_TRUE(e.window_complete()) << "flags " << e.flags;
+    ASSERT_FALSE(e.ranges.empty());
+    std::vector<model::Vma> expected;
+    for (const auto& v : proc) {
+      for (const auto& r : e.ranges) {
+        if (v.intersects(r.lo ? r.lo - 1 : 0, r.hi + 1)) {
+          expected.push_back(v);
+          break;
+        }
+      }
+    }
+    std::vector<model::Vma> got;
+    for (const auto& w : e.vmas) got.push_back(event::to_proc_vma(w, e));
+    std::string expected_text, got_text;
+    for (const auto& v : expected) expected_text += model::format_maps_line(v) + "\n";
+    for (const auto& v : got) got_text += model::format_maps_line(v) + "\n";
+    EXPECT_EQ(got_text, expected_text);
+  }
+
+  std::vector<model::Vma> maps_now() {
+    auto maps = procfs::read_maps(getpid());
+    EXPECT_TRUE(maps.ok());
+    return maps.ok() ? *maps : std::vector<model::Vma>{};
+  }
+
+  std::unique_ptr<TraceSession> session_;
+};
+
+TEST_F(SyscallEvents, MmapAnonymous) {
+  size_t len = 3 * kPage;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto proc = maps_now();
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(current_tid()) &&
+           e.ret == int64_t(uintptr_t(p));
+  });
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMmap);
+  EXPECT_EQ(e->args[0], 0u);
+  EXPECT_EQ(e->args[1], len);
+  EXPECT_EQ(e->args[2], uint64_t(PROT_READ | PROT_WRITE));
+  EXPECT_EQ(e->args[3], uint64_t(MAP_PRIVATE | MAP_ANONYMOUS));
+  EXPECT_EQ(int(e->args[4]), -1);
+  EXPECT_EQ(e->args[5], 0u);
+  EXPECT_FALSE(e->failed());
+  ASSERT_EQ(e->ranges.size(), 1u);
+  EXPECT_EQ(e->ranges[0].lo, uint64_t(uintptr_t(p)));
+  EXPECT_EQ(e->ranges[0].hi, uint64_t(uintptr_t(p)) + len);
+  expect_window_equals_proc(*e, proc);
+  EXPECT_EQ(event::bytes_mapped(*e), len);
+  munmap(p, len);
+}
+
+TEST_F(SyscallEvents, MmapFileWithOffsetNamesThePath) {
+  char path[] = "/tmp/maptrail-test-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4 * kPage), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  void* p = mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, fd, kPage);
+  ASSERT_NE(p, MAP_FAILED);
+  auto proc = maps_now();
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.ret == int64_t(uintptr_t(p));
+  });
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMmap);
+  EXPECT_EQ(e->args[1], 2 * kPage);
+  EXPECT_EQ(e->args[2], uint64_t(PROT_READ));
+  EXPECT_EQ(e->args[3], uint64_t(MAP_SHARED));
+  EXPECT_EQ(int(e->args[4]), fd);
+  EXPECT_EQ(e->args[5], kPage);
+  expect_window_equals_proc(*e, proc);
+  const event::WindowVma* mapped = nullptr;
+  for (const auto& w : e->vmas)
+    if (w.start == uint64_t(uintptr_t(p))) mapped = &w;
+  ASSERT_NE(mapped, nullptr);
+  EXPECT_EQ(mapped->name, path) << "the fd resolves to its path";
+  EXPECT_EQ(mapped->inode, st.st_ino);
+  EXPECT_EQ(mapped->dev >> 20, major(st.st_dev));
+  EXPECT_EQ(mapped->dev & 0xfffff, minor(st.st_dev));
+  EXPECT_EQ(mapped->pgoff, 1u);
+  munmap(p, 2 * kPage);
+  close(fd);
+  unlink(path);
+}
+
+TEST_F(SyscallEvents, PathsOnTmpfsMemfdAndDeletedFiles) {
+  // /dev/shm is a tmpfs mount: the walk must cross the mount point.
+  std::string shm_path = fmt::format("/dev/shm/maptrail-test-{}", getpid());
+  int shm_fd = open(shm_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(shm_fd, 0);
+  ASSERT_EQ(ftruncate(shm_fd, kPage), 0);
+  void* on_tmpfs = mmap(nullptr, kPage, PROT_READ, MAP_SHARED, shm_fd, 0);
+  ASSERT_NE(on_tmpfs, MAP_FAILED);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMmap, 0);
+  e = session_->wait_for([&](const Event& e) { return e.ret == int64_t(uintptr_t(on_tmpfs)); });
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, proc);
+
+  int mem_fd = memfd_create("maptrail-test", 0);
+  ASSERT_GE(mem_fd, 0);
+  ASSERT_EQ(ftruncate(mem_fd, kPage), 0);
+  void* memfd_map = mmap(nullptr, kPage, PROT_READ, MAP_SHARED, mem_fd, 0);
+  ASSERT_NE(memfd_map, MAP_FAILED);
+  proc = maps_now();
+  e = session_->wait_for([&](const Event& e) { return e.ret == int64_t(uintptr_t(memfd_map)); });
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, proc);
+  bool named = false;
+  for (const auto& w : e->vmas) named |= w.name == "/memfd:maptrail-test (deleted)";
+  EXPECT_TRUE(named);
+
+  // Unlinked after mapping: the next window must say " (deleted)", as /proc does.
+  ASSERT_EQ(unlink(shm_path.c_str()), 0);
+  ASSERT_EQ(mprotect(on_tmpfs, kPage, PROT_NONE), 0);
+  proc = maps_now();
+  e = find(Syscall::kMprotect, uint64_t(uintptr_t(on_tmpfs)));
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, proc);
+  bool deleted = false;
+  for (const auto& w : e->vmas) deleted |= w.name == shm_path + " (deleted)";
+  EXPECT_TRUE(deleted);
+
+  // Shared anonymous memory is a shmem file named /dev/zero.
+  void* shared_anon = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(shared_anon, MAP_FAILED);
+  proc = maps_now();
+  e = session_->wait_for([&](const Event& e) { return e.ret == int64_t(uintptr_t(shared_anon)); });
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, proc);
+
+  munmap(on_tmpfs, kPage);
+  munmap(memfd_map, kPage);
+  munmap(shared_anon, kPage);
+  close(shm_fd);
+  close(mem_fd);
+}
+
+TEST_F(SyscallEvents, MmapFailureCarriesErrnoAndNoWindow) {
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, 987654, 0);  // not an open fd
+  ASSERT_EQ(p, MAP_FAILED);
+  ASSERT_EQ(errno, EBADF);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && int(e.args[4]) == 987654;
+  });
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMmap);
+  EXPECT_TRUE(e->failed());
+  EXPECT_EQ(e->ret, -EBADF);
+  EXPECT_EQ(e->error_number(), EBADF);
+  EXPECT_TRUE(e->flags & MT_F_NO_WINDOW);
+  EXPECT_TRUE(e->vmas.empty());
+
+  // MAP_FIXED_NOREPLACE over an existing mapping fails with EEXIST and changes nothing.
+  void* q = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(q, MAP_FAILED);
+  void* r = mmap(q, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  ASSERT_EQ(r, MAP_FAILED);
+  e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.args[0] == uint64_t(uintptr_t(q));
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->ret, -EEXIST);
+  munmap(q, kPage);
+}
+
+TEST_F(SyscallEvents, MunmapOfTheMiddleLeavesTwoPieces) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 5 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ASSERT_EQ(munmap(p + kPage, 2 * kPage), 0);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMunmap, uint64_t(uintptr_t(p + kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMunmap);
+  EXPECT_EQ(e->args[1], 2 * kPage);
+  EXPECT_EQ(e->ret, 0);
+  expect_window_equals_proc(*e, proc);
+  EXPECT_EQ(event::bytes_unmapped(*e), 2 * kPage);
+  for (const auto& w : e->vmas)
+    EXPECT_FALSE(w.start < uint64_t(uintptr_t(p + 3 * kPage)) && uint64_t(uintptr_t(p + kPage)) < w.end)
+        << "nothing may remain in the unmapped range";
+  munmap(p, 5 * kPage);
+}
+
+TEST_F(SyscallEvents, MprotectSplitsInThreeAndMergesBack) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 6 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ASSERT_EQ(mprotect(p + 2 * kPage, 2 * kPage, PROT_READ), 0);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMprotect, uint64_t(uintptr_t(p + 2 * kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMprotect);
+  EXPECT_EQ(e->args[1], 2 * kPage);
+  EXPECT_EQ(e->args[2], uint64_t(PROT_READ));
+  EXPECT_EQ(e->ret, 0);
+  expect_window_equals_proc(*e, proc);
+  EXPECT_GE(e->vmas.size(), 3u) << "split in three";
+
+  ASSERT_EQ(mprotect(p + 2 * kPage, 2 * kPage, PROT_READ | PROT_WRITE), 0);
+  proc = maps_now();
+  session_->drain(std::chrono::milliseconds(50));
+  const Event* merged = nullptr;
+  for (const auto& ev : session_->events())
+    if (ev.syscall == Syscall::kMprotect && ev.args[0] == uint64_t(uintptr_t(p + 2 * kPage)) &&
+        ev.args[2] == uint64_t(PROT_READ | PROT_WRITE))
+      merged = &ev;
+  ASSERT_NE(merged, nullptr);
+  expect_window_equals_proc(*merged, proc);
+  munmap(p, 6 * kPage);
+}
+
+TEST_F(SyscallEvents, PkeyMprotectWithDefaultKey) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  long rc = syscall(SYS_pkey_mprotect, p + kPage, kPage, PROT_READ, -1);
+  ASSERT_EQ(rc, 0) << strerror(errno);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kPkeyMprotect, uint64_t(uintptr_t(p + kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kPkeyMprotect);
+  EXPECT_EQ(int(e->args[3]), -1);
+  expect_window_equals_proc(*e, proc);
+  munmap(p, 4 * kPage);
+}
+
+// Reads /proc/self/maps into a buffer allocated beforehand: while the break is moved behind
+// malloc's back, nothing may allocate (malloc would move it again).
+std::string_view read_maps_without_allocating(std::vector<char>& buffer) {
+  int fd = open("/proc/self/maps", O_RDONLY);
+  size_t used = 0;
+  ssize_t n;
+  while (fd >= 0 && used < buffer.size() &&
+         (n = read(fd, buffer.data() + used, buffer.size() - used)) > 0)
+    used += n;
+  if (fd >= 0) close(fd);
+  return {buffer.data(), used};
+}
+
+TEST_F(SyscallEvents, BrkUpAndDownNamesTheHeap) {
+  std::vector<char> after_up(1 << 20), after_down(1 << 20);
+  uint64_t start = syscall(SYS_brk, 0);
+  uint64_t up = start + 16 * kPage;
+  uint64_t got_up = syscall(SYS_brk, up);
+  std::string_view maps_up = read_maps_without_allocating(after_up);
+  uint64_t got_down = syscall(SYS_brk, start);
+  std::string_view maps_down = read_maps_without_allocating(after_down);
+  ASSERT_EQ(got_up, up);
+  ASSERT_EQ(got_down, start);
+
+  auto proc = procfs::parse_maps(maps_up);
+  ASSERT_TRUE(proc.ok()) << proc.error().message;
+  const Event* e = find(Syscall::kBrk, up);
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kBrk);
+  EXPECT_EQ(uint64_t(e->ret), up);
+  EXPECT_EQ(e->brk, up);
+  expect_window_equals_proc(*e, *proc);
+  bool heap = false;
+  for (const auto& w : e->vmas) heap |= event::to_proc_vma(w, *e).name == "[heap]";
+  EXPECT_TRUE(heap);
+  EXPECT_EQ(event::bytes_mapped(*e), 16 * kPage);
+
+  proc = procfs::parse_maps(maps_down);
+  ASSERT_TRUE(proc.ok());
+  // malloc's own last brk() may have had the same argument: take the one after ours
+  uint64_t up_time = e->enter_ns;
+  e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kBrk && e.args[0] == start && e.enter_ns > up_time;
+  });
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, *proc);
+  EXPECT_EQ(event::bytes_unmapped(*e), 16 * kPage);
+}
+
+TEST_F(SyscallEvents, MremapGrowMovesAndShrinkStaysInPlace) {
+  // A guard right after the region forces the grow to move.
+  char* p = static_cast<char*>(
+      mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ASSERT_EQ(mprotect(p + 2 * kPage, kPage, PROT_NONE), 0);
+  void* moved = mremap(p, 2 * kPage, 8 * kPage, MREMAP_MAYMOVE);
+  ASSERT_NE(moved, MAP_FAILED);
+  ASSERT_NE(moved, p);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMremap, uint64_t(uintptr_t(p)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMremap);
+  EXPECT_EQ(e->args[1], 2 * kPage);
+  EXPECT_EQ(e->args[2], 8 * kPage);
+  EXPECT_EQ(e->args[3], uint64_t(MREMAP_MAYMOVE));
+  EXPECT_EQ(e->ret, int64_t(uintptr_t(moved)));
+  ASSERT_EQ(e->ranges.size(), 2u) << "old and new places";
+  expect_window_equals_proc(*e, proc);
+
+  void* shrunk = mremap(moved, 8 * kPage, 2 * kPage, 0);
+  ASSERT_EQ(shrunk, moved);
+  proc = maps_now();
+  e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMremap && e.args[0] == uint64_t(uintptr_t(moved));
+  });
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(e->ranges.size(), 1u);
+  expect_window_equals_proc(*e, proc);
+  EXPECT_EQ(event::bytes_unmapped(*e), 6 * kPage);
+  munmap(shrunk, 2 * kPage);
+  munmap(p + 2 * kPage, kPage);
+}
+
+TEST_F(SyscallEvents, MadviseThatSplitsHasAWindowAndDontneedHasNone) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ASSERT_EQ(madvise(p + kPage, kPage, MADV_DONTFORK), 0);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMadvise, uint64_t(uintptr_t(p + kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMadvise);
+  EXPECT_EQ(e->args[2], uint64_t(MADV_DONTFORK));
+  expect_window_equals_proc(*e, proc);
+  EXPECT_GE(e->vmas.size(), 3u);
+
+  ASSERT_EQ(madvise(p, kPage, MADV_DONTNEED), 0);
+  e = find(Syscall::kMadvise, uint64_t(uintptr_t(p)));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->args[2], uint64_t(MADV_DONTNEED));
+  EXPECT_TRUE(e->flags & MT_F_NO_WINDOW);
+
+  // An invalid advice fails with EINVAL.
+  ASSERT_NE(madvise(p, kPage, 12345), 0);
+  e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMadvise && e.args[2] == 12345u;
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->ret, -EINVAL);
+  munmap(p, 4 * kPage);
+}
+
+TEST_F(SyscallEvents, MlockMlock2AndMunlock) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 6 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ASSERT_EQ(mlock(p + kPage, kPage), 0) << strerror(errno);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMlock, uint64_t(uintptr_t(p + kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMlock);
+  expect_window_equals_proc(*e, proc);
+  bool locked = false;
+  for (const auto& w : e->vmas) locked |= (w.vm_flags & 0x2000 /* VM_LOCKED */) != 0;
+  EXPECT_TRUE(locked) << "the kernel's vm_flags are carried";
+
+  ASSERT_EQ(syscall(SYS_mlock2, p + 3 * kPage, kPage, MLOCK_ONFAULT), 0) << strerror(errno);
+  proc = maps_now();
+  e = find(Syscall::kMlock2, uint64_t(uintptr_t(p + 3 * kPage)));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->args[2], uint64_t(MLOCK_ONFAULT));
+  expect_window_equals_proc(*e, proc);
+
+  ASSERT_EQ(munlock(p, 6 * kPage), 0);
+  proc = maps_now();
+  e = find(Syscall::kMunlock, uint64_t(uintptr_t(p)));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->args[1], 6 * kPage);
+  expect_window_equals_proc(*e, proc);
+  munmap(p, 6 * kPage);
+}
+
+TEST_F(SyscallEvents, MlockallAndMunlockallMarkTheWholeSpace) {
+  ASSERT_EQ(mlockall(MCL_FUTURE), 0) << strerror(errno);
+  ASSERT_EQ(munlockall(), 0);
+  const Event* e = find(Syscall::kMlockall, uint64_t(MCL_FUTURE));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMlockall);
+  EXPECT_TRUE(e->flags & MT_F_WHOLE_MM);
+  e = session_->wait_for([&](const Event& e) { return e.syscall == Syscall::kMunlockall; });
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->ret, 0);
+  EXPECT_TRUE(e->flags & MT_F_WHOLE_MM);
+}
+
+TEST_F(SyscallEvents, ShmatAndShmdt) {
+  int id = shmget(IPC_PRIVATE, 4 * kPage, IPC_CREAT | 0600);
+  ASSERT_GE(id, 0) << strerror(errno);
+  void* p = shmat(id, nullptr, 0);
+  ASSERT_NE(p, (void*)-1);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kShmat, uint64_t(id));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kShmat);
+  EXPECT_EQ(e->ret, int64_t(uintptr_t(p)));
+  expect_window_equals_proc(*e, proc);
+  EXPECT_EQ(event::bytes_mapped(*e), 4 * kPage);
+
+  ASSERT_EQ(shmdt(p), 0);
+  proc = maps_now();
+  e = find(Syscall::kShmdt, uint64_t(uintptr_t(p)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kShmdt);
+  expect_window_equals_proc(*e, proc);
+  shmctl(id, IPC_RMID, nullptr);
+}
+
+TEST_F(SyscallEvents, Mseal) {
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+  char* p = static_cast<char*>(
+      mmap(nullptr, 4 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  long rc = syscall(SYS_mseal, p + kPage, kPage, 0);
+  if (rc != 0 && errno == ENOSYS) GTEST_SKIP() << "this kernel has no mseal (before 6.10)";
+  ASSERT_EQ(rc, 0) << strerror(errno);
+  auto proc = maps_now();
+  const Event* e = find(Syscall::kMseal, uint64_t(uintptr_t(p + kPage)));
+  ASSERT_NE(e, nullptr);
+  expect_common_fields(*e, Syscall::kMseal);
+  expect_window_equals_proc(*e, proc);
+  // the sealed page stays mapped for the life of the test process: that is what mseal means
+  munmap(p, kPage);
+}
+
+TEST_F(SyscallEvents, MapFixedOverAMergedRegion) {
+  char* p = static_cast<char*>(
+      mmap(nullptr, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  void* q = mmap(p + 2 * kPage, 3 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_EQ(q, p + 2 * kPage);
+  auto proc = maps_now();
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.args[0] == uint64_t(uintptr_t(q));
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->args[3] & MAP_FIXED);
+  expect_window_equals_proc(*e, proc);
+  EXPECT_EQ(e->vmas.size(), 3u);
+  munmap(p, 8 * kPage);
+}
+
+}  // namespace
+}  // namespace maptrail::testing
