@@ -32,6 +32,10 @@ const volatile bool trace_all = false;
 const volatile __u32 self_tgid = 0;
 const volatile bool capture_stack = true;
 const volatile __u64 wakeup_bytes = 256 * 1024;
+/* Addresses of the dentry-naming callbacks of pseudo files whose names we rebuild (from
+ * /proc/kallsyms; 0 leaves those names to user space). */
+const volatile __u64 simple_dname_addr = 0;
+const volatile __u64 anon_inodefs_dname_addr = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -270,10 +274,6 @@ static long path_step(__u32 i, struct path_walk* w) {
 
 static const char deleted_suffix[] = " (deleted)";
 
-/* The dentry-naming callbacks of pseudo files whose output we can rebuild. Weak: a kernel
- * without them leaves those names to user space. */
-extern const void simple_dname __ksym __weak;
-extern const void anon_inodefs_dname __ksym __weak;
 
 /* prefix + d_name + suffix, as simple_dname() and anon_inodefs_dname() print them. */
 static __always_inline int append_pseudo_name(struct walk_state* st, struct name_bufs* bufs,
@@ -319,9 +319,9 @@ static __always_inline int append_file_name(struct walk_state* st, struct name_b
   const struct dentry_operations* ops = BPF_CORE_READ(file_dentry, d_op);
   void* dname = ops ? BPF_CORE_READ(ops, d_dname) : NULL;
   if (dname) {
-    if (&simple_dname && dname == &simple_dname)  /* memfd, /dev/zero, SYSV shm */
+    if (simple_dname_addr && (__u64)dname == simple_dname_addr) /* memfd, /dev/zero, SYSV */
       return append_pseudo_name(st, bufs, file_dentry, "/", " (deleted)", kind);
-    if (&anon_inodefs_dname && dname == &anon_inodefs_dname)
+    if (anon_inodefs_dname_addr && (__u64)dname == anon_inodefs_dname_addr)
       return append_pseudo_name(st, bufs, file_dentry, "anon_inode:", "", kind);
     *kind = MT_NAME_UNRESOLVED;
     return 0;
@@ -674,27 +674,10 @@ out:
   return 1;
 }
 
-#define EXIT(name)                                                        \
-  SEC("tracepoint/syscalls/sys_exit_" #name)                              \
-  int exit_##name(struct trace_event_raw_sys_exit* ctx) {                 \
-    return on_exit(ctx, ctx->ret);                                        \
-  }
-
-EXIT(mmap)
-EXIT(munmap)
-EXIT(brk)
-EXIT(mprotect)
-EXIT(mremap)
-EXIT(madvise)
-EXIT(mlock)
-EXIT(mlock2)
-EXIT(munlock)
-EXIT(mlockall)
-EXIT(munlockall)
-EXIT(pkey_mprotect)
-EXIT(shmat)
-EXIT(shmdt)
-EXIT(mseal)
+/* One program for every sys_exit_* tracepoint of the traced calls (they share one context
+ * layout): user space attaches it to each, so the verifier sees it once, not fifteen times. */
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int exit_syscall(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, ctx->ret); }
 
 /* ---------------------------------------------------------------- process lifecycle */
 

@@ -6,10 +6,12 @@
 
 #include <cstdarg>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "maptrail.skel.h"
+#include "trace/kallsyms.h"
 #include "trace/preflight.h"
 
 namespace maptrail::trace {
@@ -30,6 +32,11 @@ int collect_libbpf_log(enum libbpf_print_level level, const char* format, va_lis
 struct SkeletonDeleter {
   void operator()(maptrail_bpf* skel) const { maptrail_bpf__destroy(skel); }
 };
+// The calls with an enter program of their own; the one exit program serves them all.
+constexpr const char* kTracedSyscalls[] = {
+    "mmap",     "munmap",     "brk",           "mprotect", "mremap", "madvise", "mlock", "mlock2",
+    "munlock",  "mlockall",   "munlockall",    "pkey_mprotect", "shmat",  "shmdt",   "mseal"};
+
 struct LinkDeleter {
   void operator()(bpf_link* link) const { bpf_link__destroy(link); }
 };
@@ -55,6 +62,16 @@ struct Tracer::Impl {
   std::unique_ptr<maptrail_bpf, SkeletonDeleter> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+
+  // Detaching one tracepoint waits for an RCU grace period (~70 ms here); thirty of them in
+  // a row would make every exit take seconds. Grace periods overlap when the detaches run
+  // side by side.
+  ~Impl() {
+    ring.reset();
+    std::vector<std::thread> detachers;
+    for (auto& link : links) detachers.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+    for (auto& t : detachers) t.join();
+  }
   int ncpus = 0;
 };
 
@@ -93,6 +110,9 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   skel->rodata->trace_all = options.trace_all;
   skel->rodata->self_tgid = getpid();
   skel->rodata->capture_stack = options.capture_stack;
+  auto symbols = find_kernel_symbols({"simple_dname", "anon_inodefs_dname"});
+  skel->rodata->simple_dname_addr = symbols["simple_dname"];
+  skel->rodata->anon_inodefs_dname_addr = symbols["anon_inodefs_dname"];
   uint64_t ring_size = valid_ringbuf_size(options.ringbuf_bytes);
   // Wake the reader only when an eighth of the ring is filled; it also polls on a short
   // timeout, so quiet traces stay live without one wake-up per event.
@@ -103,14 +123,12 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   // Calls this kernel does not have are skipped, not fatal.
   for (const char* optional : {"mseal", "pkey_mprotect"}) {
     if (has_syscall_tracepoint(optional)) continue;
-    std::string enter = std::string("enter_") + optional, exit = std::string("exit_") + optional;
+    std::string enter = std::string("enter_") + optional;
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) {
-      const char* name = bpf_program__name(prog);
-      if (enter == name || exit == name) bpf_program__set_autoload(prog, false);
+      if (enter == bpf_program__name(prog)) bpf_program__set_autoload(prog, false);
     }
   }
-
   if (int err = maptrail_bpf__load(skel))
     return libbpf_error("loading maptrail's BPF programs (the kernel verifier refused them)", -err);
 
@@ -124,10 +142,17 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog)) continue;
+    if (!bpf_program__autoload(prog) || prog == skel->progs.exit_syscall) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
       return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
+    impl->links.emplace_back(link);
+  }
+  for (const char* call : kTracedSyscalls) {
+    if (!has_syscall_tracepoint(call)) continue;
+    std::string name = std::string("sys_exit_") + call;
+    bpf_link* link = bpf_program__attach_tracepoint(skel->progs.exit_syscall, "syscalls", name.c_str());
+    if (!link) return libbpf_error(fmt::format("attaching syscalls/{}", name), errno);
     impl->links.emplace_back(link);
   }
 
