@@ -34,8 +34,8 @@ struct SkeletonDeleter {
 };
 // The calls with an enter program of their own; the one exit program serves them all.
 constexpr const char* kTracedSyscalls[] = {
-    "mmap",     "munmap",     "brk",           "mprotect", "mremap", "madvise", "mlock", "mlock2",
-    "munlock",  "mlockall",   "munlockall",    "pkey_mprotect", "shmat",  "shmdt",   "mseal"};
+    "mmap",    "munmap",   "brk",        "mprotect",      "mremap", "madvise", "mlock", "mlock2",
+    "munlock", "mlockall", "munlockall", "pkey_mprotect", "shmat",  "shmdt",   "mseal"};
 
 struct LinkDeleter {
   void operator()(bpf_link* link) const { bpf_link__destroy(link); }
@@ -151,7 +151,8 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   for (const char* call : kTracedSyscalls) {
     if (!has_syscall_tracepoint(call)) continue;
     std::string name = std::string("sys_exit_") + call;
-    bpf_link* link = bpf_program__attach_tracepoint(skel->progs.exit_syscall, "syscalls", name.c_str());
+    bpf_link* link =
+        bpf_program__attach_tracepoint(skel->progs.exit_syscall, "syscalls", name.c_str());
     if (!link) return libbpf_error(fmt::format("attaching syscalls/{}", name), errno);
     impl->links.emplace_back(link);
   }

@@ -19,17 +19,19 @@
 namespace maptrail::testing {
 
 // Not root: skip with the reason, except under CI=true where a skipped BPF test is a failure.
-#define MAPTRAIL_REQUIRE_ROOT_BPF()                                                      \
-  do {                                                                                   \
-    if (geteuid() != 0) {                                                                \
-      const char* ci = std::getenv("CI");                                                \
-      if (ci && std::string(ci) == "true")                                               \
-        FAIL() << "BPF tests need root, and CI=true forbids skipping them";              \
-      GTEST_SKIP() << "BPF tests need root (run as root to load BPF programs)";          \
-    }                                                                                    \
+#define MAPTRAIL_REQUIRE_ROOT_BPF()                                             \
+  do {                                                                          \
+    if (geteuid() != 0) {                                                       \
+      const char* ci = std::getenv("CI");                                       \
+      if (ci && std::string(ci) == "true")                                      \
+        FAIL() << "BPF tests need root, and CI=true forbids skipping them";     \
+      GTEST_SKIP() << "BPF tests need root (run as root to load BPF programs)"; \
+    }                                                                           \
   } while (0)
 
-inline pid_t current_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+inline pid_t current_tid() {
+  return static_cast<pid_t>(syscall(SYS_gettid));
+}
 
 // Traces a set of processes (by default the test process itself) with the real programs.
 class TraceSession {
@@ -65,7 +67,8 @@ class TraceSession {
     return nullptr;
   }
   // Drains for a while and returns everything seen so far.
-  const std::vector<event::Event>& drain(std::chrono::milliseconds quiet = std::chrono::milliseconds(300)) {
+  const std::vector<event::Event>& drain(
+      std::chrono::milliseconds quiet = std::chrono::milliseconds(300)) {
     auto deadline = std::chrono::steady_clock::now() + quiet;
     while (std::chrono::steady_clock::now() < deadline)
       (void)tracer_->poll(20, [&](const event::Event& e) { events_.push_back(e); });

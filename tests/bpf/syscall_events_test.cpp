@@ -195,7 +195,8 @@ TEST_F(SyscallEvents, PathsOnTmpfsMemfdAndDeletedFiles) {
   EXPECT_TRUE(deleted);
 
   // Shared anonymous memory is a shmem file named /dev/zero.
-  void* shared_anon = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* shared_anon =
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(shared_anon, MAP_FAILED);
   proc = maps_now();
   e = session_->wait_for([&](const Event& e) { return e.ret == int64_t(uintptr_t(shared_anon)); });
@@ -213,9 +214,8 @@ TEST_F(SyscallEvents, MmapFailureCarriesErrnoAndNoWindow) {
   void* p = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, 987654, 0);  // not an open fd
   ASSERT_EQ(p, MAP_FAILED);
   ASSERT_EQ(errno, EBADF);
-  const Event* e = session_->wait_for([&](const Event& e) {
-    return e.syscall == Syscall::kMmap && int(e.args[4]) == 987654;
-  });
+  const Event* e = session_->wait_for(
+      [&](const Event& e) { return e.syscall == Syscall::kMmap && int(e.args[4]) == 987654; });
   ASSERT_NE(e, nullptr);
   expect_common_fields(*e, Syscall::kMmap);
   EXPECT_TRUE(e->failed());
@@ -251,7 +251,8 @@ TEST_F(SyscallEvents, MunmapOfTheMiddleLeavesTwoPieces) {
   expect_window_equals_proc(*e, proc);
   EXPECT_EQ(event::bytes_unmapped(*e), 2 * kPage);
   for (const auto& w : e->vmas)
-    EXPECT_FALSE(w.start < uint64_t(uintptr_t(p + 3 * kPage)) && uint64_t(uintptr_t(p + kPage)) < w.end)
+    EXPECT_FALSE(w.start < uint64_t(uintptr_t(p + 3 * kPage)) &&
+                 uint64_t(uintptr_t(p + kPage)) < w.end)
         << "nothing may remain in the unmapped range";
   munmap(p, 5 * kPage);
 }
@@ -403,9 +404,8 @@ TEST_F(SyscallEvents, MadviseThatSplitsHasAWindowAndDontneedHasNone) {
 
   // An invalid advice fails with EINVAL.
   ASSERT_NE(madvise(p, kPage, 12345), 0);
-  e = session_->wait_for([&](const Event& e) {
-    return e.syscall == Syscall::kMadvise && e.args[2] == 12345u;
-  });
+  e = session_->wait_for(
+      [&](const Event& e) { return e.syscall == Syscall::kMadvise && e.args[2] == 12345u; });
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->ret, -EINVAL);
   munmap(p, 4 * kPage);
@@ -480,8 +480,8 @@ TEST_F(SyscallEvents, Mseal) {
 #ifndef SYS_mseal
 #define SYS_mseal 462
 #endif
-  char* p = static_cast<char*>(
-      mmap(nullptr, 4 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* p =
+      static_cast<char*>(mmap(nullptr, 4 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(p, MAP_FAILED);
   long rc = syscall(SYS_mseal, p + kPage, kPage, 0);
   if (rc != 0 && errno == ENOSYS) GTEST_SKIP() << "this kernel has no mseal (before 6.10)";
@@ -499,7 +499,8 @@ TEST_F(SyscallEvents, MapFixedOverAMergedRegion) {
   char* p = static_cast<char*>(
       mmap(nullptr, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(p, MAP_FAILED);
-  void* q = mmap(p + 2 * kPage, 3 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  void* q =
+      mmap(p + 2 * kPage, 3 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   ASSERT_EQ(q, p + 2 * kPage);
   auto proc = maps_now();
   const Event* e = session_->wait_for([&](const Event& e) {

@@ -1,0 +1,278 @@
+// `maptrail trace` end to end, as a user runs it: following processes, loss reporting,
+// errors, and living beside perf.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf_env.h"
+#include "subprocess.h"
+
+namespace maptrail::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string workload(const std::string& name) {
+  return std::string(MAPTRAIL_WORKLOAD_DIR) + "/" + name;
+}
+
+class TraceCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MAPTRAIL_REQUIRE_ROOT_BPF();
+    dir_ = fs::temp_directory_path() / fmt::format("maptrail-test-{}-{}", getpid(), counter_++);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  static std::vector<json> read_json_lines(const std::string& file) {
+    std::vector<json> events;
+    std::istringstream in(slurp(file));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      events.push_back(json::parse(line));  // throws, and fails the test, on a bad line
+    }
+    return events;
+  }
+
+  fs::path dir_;
+  static inline int counter_ = 0;
+};
+
+struct Actor {
+  std::string name;
+  uint32_t pid = 0, tid = 0;
+  uint64_t size = 0;
+};
+
+std::vector<Actor> parse_family_report(const std::string& text) {
+  std::vector<Actor> actors;
+  std::regex line_re(R"(actor=(\w+) pid=(\d+) tid=(\d+) size=0x([0-9a-f]+))");
+  for (std::sregex_iterator it(text.begin(), text.end(), line_re), end; it != end; ++it) {
+    actors.push_back({(*it)[1], uint32_t(std::stoul((*it)[2])), uint32_t(std::stoul((*it)[3])),
+                      std::stoull((*it)[4], nullptr, 16)});
+  }
+  return actors;
+}
+
+TEST_F(TraceCommand, FollowsForkExecThreadsAndSpawnAndIgnoresOutsiders) {
+  std::string log = path("trace.json");
+  std::string script = fmt::format("{}; sleep 1", workload("family"));
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--", "/bin/sh", "-c", script},
+                   path("family.out"), path("trace.err"));
+  ASSERT_TRUE(trace.wait_for_output("maptrail: tracing", true)) << trace.err();
+  ASSERT_TRUE(trace.wait_for_output("actor=spawn", false)) << trace.out();
+
+  // A process outside the traced set, running while the trace is live.
+  Subprocess outsider({workload("family"), "--outsider"}, path("outsider.out"),
+                      path("outsider.err"));
+  ASSERT_EQ(outsider.wait(), 0);
+  pid_t outsider_pid = outsider.pid();
+
+  int status = trace.wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << trace.err();
+
+  auto actors = parse_family_report(trace.out());
+  ASSERT_EQ(actors.size(), 6u) << trace.out();
+  auto events = read_json_lines(log);
+  ASSERT_FALSE(events.empty());
+
+  std::map<std::string, Actor> by_name;
+  for (const auto& a : actors) by_name[a.name] = a;
+  for (const auto& actor : actors) {
+    int mmaps = 0, munmaps = 0;
+    for (const auto& e : events) {
+      if (!e.contains("args") || !e["args"].contains("length")) continue;
+      if (e["args"]["length"] != actor.size) continue;
+      EXPECT_EQ(e["pid"], actor.pid) << actor.name << ": " << e.dump();
+      EXPECT_EQ(e["tid"], actor.tid) << actor.name << ": " << e.dump();
+      if (e["event"] == "mmap") mmaps++;
+      if (e["event"] == "munmap") munmaps++;
+    }
+    EXPECT_EQ(mmaps, 1) << actor.name;
+    EXPECT_EQ(munmaps, 1) << actor.name;
+  }
+
+  // Lifecycle events name the right processes and threads.
+  auto has = [&](const std::function<bool(const json&)>& match) {
+    for (const auto& e : events)
+      if (match(e)) return true;
+    return false;
+  };
+  const Actor& main = by_name["main"];
+  EXPECT_TRUE(has([&](const json& e) {
+    return e["event"] == "thread" && e["pid"] == main.pid &&
+           e["child_tid"] == by_name["thread"].tid;
+  }));
+  EXPECT_TRUE(has([&](const json& e) {
+    return e["event"] == "fork" && e["pid"] == main.pid && e["child_pid"] == by_name["child"].pid;
+  }));
+  EXPECT_TRUE(
+      has([&](const json& e) { return e["event"] == "exec" && e["pid"] == by_name["exec"].pid; }));
+  EXPECT_TRUE(has([&](const json& e) {
+    return e["event"] == "fork" && e["child_pid"] == by_name["spawn"].pid;
+  }));
+  EXPECT_TRUE(
+      has([&](const json& e) { return e["event"] == "exit" && e["pid"] == by_name["child"].pid; }));
+
+  // Nothing from the outsider, and nothing of its marker size.
+  for (const auto& e : events) {
+    if (e.contains("pid")) EXPECT_NE(e["pid"], uint32_t(outsider_pid)) << e.dump();
+    if (e.contains("args") && e["args"].contains("length"))
+      EXPECT_NE(e["args"]["length"], 0x15000u) << e.dump();
+  }
+  // Every event carries the documented fields.
+  for (const auto& e : events) {
+    ASSERT_EQ(e["v"], 1);
+    ASSERT_TRUE(e.contains("event"));
+    if (e["event"] == "summary" || e["event"] == "lost") continue;
+    for (const char* key : {"time", "t", "pid", "tid", "comm"}) EXPECT_TRUE(e.contains(key)) << key;
+    if (e["event"] == "mmap") {
+      for (const char* key : {"args", "ret", "latency_ns", "stack", "window"})
+        EXPECT_TRUE(e.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(events.back()["event"], "summary");
+  EXPECT_EQ(events.back()["lost"], 0);
+}
+
+// A burst into a deliberately tiny ring buffer: every dropped record is counted, shown in
+// the log and the summary, and received + lost adds up to what the workload did.
+TEST_F(TraceCommand, LossIsReportedWithTheExactCount) {
+  constexpr int kPairs = 20000;
+  for (bool json_mode : {true, false}) {
+    SCOPED_TRACE(json_mode ? "json" : "text");
+    Subprocess burst({workload("burst"), std::to_string(kPairs)}, path("burst.out"),
+                     path("burst.err"), true);
+    ASSERT_TRUE(burst.wait_for_output("ready", false));
+    std::string log = path(json_mode ? "loss.json" : "loss.txt");
+    std::vector<std::string> argv = {MAPTRAIL_BIN, "trace", "--ringbuf-size",
+                                     "4096",       "-p",    std::to_string(burst.pid()),
+                                     "-o",         log};
+    if (json_mode) argv.push_back("--json");
+    Subprocess trace(argv, path("trace.out"), path("trace.err"));
+    ASSERT_TRUE(trace.wait_for_output("maptrail: tracing", true)) << trace.err();
+    ASSERT_TRUE(burst.write_stdin("go\n"));
+    ASSERT_EQ(burst.wait(), 0);
+    int status = trace.wait();
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << trace.err();
+
+    std::smatch m;
+    std::string err = trace.err();
+    ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(LOST: (\d+) events)"))) << err;
+    uint64_t summary_lost = std::stoull(m[1]);
+    EXPECT_GT(summary_lost, 0u) << "a 4 KiB ring buffer cannot hold this burst";
+
+    if (json_mode) {
+      auto events = read_json_lines(log);
+      uint64_t mmaps = 0, munmaps = 0, lost_mmap = 0, lost_munmap = 0, lost_total = 0;
+      for (const auto& e : events) {
+        if (e["event"] == "mmap" && e["pid"] == burst.pid() && e["args"]["length"] == 4096) mmaps++;
+        if (e["event"] == "munmap" && e["pid"] == burst.pid() && e["args"]["length"] == 4096)
+          munmaps++;
+        if (e["event"] == "lost") {
+          lost_mmap += e["lost"].value("mmap", 0);
+          lost_munmap += e["lost"].value("munmap", 0);
+          lost_total += e["count"].get<uint64_t>();
+        }
+      }
+      EXPECT_EQ(mmaps + lost_mmap, uint64_t(kPairs));
+      EXPECT_EQ(munmaps + lost_munmap, uint64_t(kPairs));
+      EXPECT_EQ(lost_total, summary_lost);
+      EXPECT_EQ(events.back()["event"], "summary");
+      EXPECT_EQ(events.back()["lost"], summary_lost);
+      EXPECT_EQ(events.back()["lost_by_event"]["mmap"], lost_mmap);
+    } else {
+      std::string text = slurp(log);
+      uint64_t in_log = 0;
+      std::regex lost_re(R"(LOST (\d+) events)");
+      for (std::sregex_iterator it(text.begin(), text.end(), lost_re), end; it != end; ++it)
+        in_log += std::stoull((*it)[1]);
+      EXPECT_EQ(in_log, summary_lost) << "each loss is shown in the log where it happened";
+    }
+  }
+}
+
+TEST_F(TraceCommand, ExitsWithTheCommandsStatus) {
+  Subprocess trace({MAPTRAIL_BIN, "trace", "-o", path("log"), "--", "/bin/sh", "-c", "exit 7"},
+                   path("out"), path("err"));
+  int status = trace.wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 7) << trace.err();
+  EXPECT_NE(trace.err().find("maptrail summary"), std::string::npos);
+}
+
+TEST_F(TraceCommand, ClearErrorsForBadInput) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {{"trace", "-p", "999999999"}, "no process with pid 999999999"},
+      {{"trace", "--", "/no/such/command"}, "command not found"},
+      {{"trace", "-o", "/no/such/dir/log", "--", "/bin/true"},
+       "cannot write the log to /no/such/dir/log"},
+      {{"trace"}, "say what to trace"},
+      {{"trace", "--ringbuf-size", "12X", "--all"}, "unknown unit"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {MAPTRAIL_BIN};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    Subprocess p(argv, path("out"), path("err"));
+    int status = p.wait();
+    ASSERT_TRUE(WIFEXITED(status)) << "no crash";
+    EXPECT_NE(WEXITSTATUS(status), 0) << c.message;
+    EXPECT_NE(p.err().find(c.message), std::string::npos) << p.err();
+  }
+}
+
+TEST_F(TraceCommand, FullDiskIsAnErrorNotASilentLoss) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  Subprocess trace({MAPTRAIL_BIN, "trace", "-o", "/dev/full", "--", workload("demo")}, path("out"),
+                   path("err"));
+  int status = trace.wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(trace.err().find("writing the log to /dev/full failed"), std::string::npos)
+      << trace.err();
+}
+
+// Syscall tracepoint programs return 1, so perf still sees the events (PLATFORM-NOTES.md).
+TEST_F(TraceCommand, PerfStillCountsSyscallsWhileTracing) {
+  if (system("perf --version > /dev/null 2>&1") != 0) {
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true")
+      FAIL() << "perf is missing (tools/setup.sh installs linux-perf)";
+    GTEST_SKIP() << "perf is not installed";
+  }
+  TraceSession session;  // our programs are attached; they run for every process
+  ASSERT_TRUE(session.ok()) << session.error();
+  Subprocess perf({"/usr/bin/perf", "stat", "-x,", "-e", "syscalls:sys_enter_munmap", "--",
+                   workload("storm"), "--iterations", "1000"},
+                  path("out"), path("err"));
+  ASSERT_EQ(perf.wait(), 0) << perf.err();
+  std::smatch m;
+  std::string err = perf.err();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"((\d+),,syscalls:sys_enter_munmap)"))) << err;
+  EXPECT_GE(std::stoull(m[1]), 1000u);
+}
+
+}  // namespace
+}  // namespace maptrail::testing
