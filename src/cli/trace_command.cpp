@@ -180,12 +180,6 @@ int run_trace(const TraceOptions& o) {
   auto clock = render::TraceClock::now();
   uint64_t started = monotonic_ns();
 
-  if (child) {
-    if (auto released = child->release(); !released) {
-      fmt::print(stderr, "maptrail trace: {}: {}\n", o.command[0], released.error().message);
-      return 127;
-    }
-  }
   if (!o.command.empty())
     fmt::print(stderr, "maptrail: tracing {} (pid {}) and its descendants\n", o.command[0],
                child->pid());
@@ -194,6 +188,12 @@ int run_trace(const TraceOptions& o) {
   else
     fmt::print(stderr, "maptrail: tracing {} process(es); Ctrl-C to stop\n", o.pids.size());
 
+  if (child) {
+    if (auto released = child->release(); !released) {
+      fmt::print(stderr, "maptrail trace: {}: {}\n", o.command[0], released.error().message);
+      return 127;
+    }
+  }
   render::TextStyle style;
   bool colored = o.color == "always" || (o.color == "auto" && !o.json && output->is_terminal());
   style.color = colored ? render::Color::kAnsi : render::Color::kNone;
@@ -203,7 +203,14 @@ int run_trace(const TraceOptions& o) {
   render::TraceSummary summary;
   bool output_ok = true;
 
+  // Between fork and exec the launched command is still a copy of maptrail: what that copy
+  // does (its address space released at exec) is ours, not the command's.
+  uint32_t gated_pid = child ? uint32_t(child->pid()) : 0;
   auto handle = [&](const event::Event& e) {
+    if (gated_pid && e.pid == gated_pid) {
+      if (e.kind != event::Kind::kExec) return;
+      gated_pid = 0;
+    }
     summary.add(e);
     const model::AddressSpace* before =
         e.kind == event::Kind::kSyscall ? layouts.find_or_seed(e.mm, e.pid) : nullptr;

@@ -94,6 +94,9 @@ std::string wrap(const std::string& line, size_t width, const std::string& inden
       out += rest;
       return out;
     }
+    // The result reads best on a line of its own than cut in the middle of the arguments.
+    size_t result = rest.rfind(" = ", overflow);
+    if (result != std::string::npos && result > 0) last_space = result;
     out += rest.substr(0, last_space) + "\n" + indent;
     begin += last_space + 1;
     budget = width - indent.size();
@@ -184,8 +187,6 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
       line = fmt::format(
           "{} {} {} {} <{}>", time, who, paint(c, Style::kSyscall, call_text(e, view.fd_path)),
           e.failed() ? paint(c, Style::kError, result) : result, latency_text(e.latency_ns()));
-      if (!e.window_complete() && !(e.flags & MT_F_WHOLE_MM))
-        line += paint(c, Style::kDim, " [window incomplete]");
       break;
     }
     case Kind::kFork:

@@ -4,7 +4,9 @@ namespace maptrail::symbolize {
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
-  std::vector<uint64_t> addrs = e.frames;
+  std::vector<uint64_t> addrs;
+  for (uint64_t addr : e.frames)
+    if (addr) addrs.push_back(addr);  // the frame-pointer walk ends on a null return address
   if (e.sp_word && !addrs.empty() && (addrs.size() < 2 || addrs[1] != e.sp_word)) {
     const model::Vma* vma = layout ? layout->find(e.sp_word) : nullptr;
     if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
