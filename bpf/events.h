@@ -33,7 +33,8 @@ enum mt_event_kind {
   MT_EV_EXEC = 4,
   MT_EV_EXIT = 5,      /* the last thread of a process exited */
   MT_EV_EXIT_MMAP = 6, /* an address space was torn down */
-  MT_EV_KIND_COUNT = 7,
+  MT_EV_LAYOUT = 7,    /* every VMA of a new image, right after exec (syscall record layout) */
+  MT_EV_KIND_COUNT = 8,
 };
 
 /* Stable numbering of the traced calls; also indexes the per-kind loss counters. */

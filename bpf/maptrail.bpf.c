@@ -718,18 +718,75 @@ int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
   return 0;
 }
 
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task,
+                                 __u64 addr) __ksym;
+extern struct vm_area_struct* bpf_iter_task_vma_next(struct bpf_iter_task_vma* it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
+
+/* Every VMA of the new image, so that user space knows the layout (and can symbolize) even
+ * when the process exits before anyone could read /proc. Right after exec the process has
+ * one thread, so the VMA iterator cannot skip VMAs locked by another thread. */
+static __always_inline void emit_exec_layout(struct task_struct* task) {
+  __u32 zero = 0;
+  struct record_buf* rec = bpf_map_lookup_elem(&record_scratch, &zero);
+  if (!rec) return;
+  struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->h, MT_EV_LAYOUT);
+  e->h.enter_ns = e->h.exit_ns = bpf_ktime_get_ns();
+  struct mm_struct* mm = task->mm;
+  if (!mm) return;
+  e->start_brk = mm->start_brk;
+  e->brk = mm->brk;
+  e->start_stack = mm->start_stack;
+  e->ranges[0].lo = 0;
+  e->ranges[0].hi = ~0ULL;
+  e->nranges = 1;
+
+  struct walk_state st = {};
+  st.task = task;
+  st.vmas_off = FRAMES_OFF;
+  struct bpf_iter_task_vma it;
+  struct vm_area_struct* vma;
+  bpf_iter_task_vma_new(&it, task, 0);
+  while ((vma = bpf_iter_task_vma_next(&it))) {
+    if (st.nvmas >= MT_MAX_WINDOW_VMAS) {
+      st.flags |= MT_F_WINDOW_OVERFLOW;
+      break;
+    }
+    record_vma(task, vma, &st);
+  }
+  bpf_iter_task_vma_destroy(&it);
+  e->h.flags |= st.flags;
+  e->nvmas = st.nvmas;
+
+  __u32 names_off = (st.vmas_off + st.nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
+  __u32 names_len = st.names_len & (MT_NAMES_MAX - 1);
+  if (names_len) {
+    struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
+    if (bufs) bpf_probe_read_kernel(&rec->data[names_off], names_len, bufs->names);
+  }
+  e->names_len = names_len;
+  __u32 size = names_off + names_len;
+  e->h.size = size;
+  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size)))
+    count_lost(MT_SYS_COUNT + MT_EV_LAYOUT);
+}
+
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binprm* bprm) {
   if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
   struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
-  if (!e) return 0;
-  e->child_pid = e->h.pid;
-  e->child_tid = old_pid;
-  e->child_mm = e->h.mm;
-  const char* filename = BPF_CORE_READ(bprm, filename);
-  long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
-  e->filename_len = n > 0 ? n - 1 : 0;
-  submit_task_event(e);
+  if (e) {
+    e->child_pid = e->h.pid;
+    e->child_tid = old_pid;
+    e->child_mm = e->h.mm;
+    const char* filename = BPF_CORE_READ(bprm, filename);
+    long n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+    e->filename_len = n > 0 ? n - 1 : 0;
+    submit_task_event(e);
+  }
+  emit_exec_layout(bpf_get_current_task_btf());
   return 0;
 }
 

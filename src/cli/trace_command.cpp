@@ -211,6 +211,10 @@ int run_trace(const TraceOptions& o) {
       if (e.kind != event::Kind::kExec) return;
       gated_pid = 0;
     }
+    if (e.kind == event::Kind::kLayout) {
+      layouts.apply(e);
+      return;
+    }
     summary.add(e);
     const model::AddressSpace* before =
         e.kind == event::Kind::kSyscall ? layouts.find_or_seed(e.mm, e.pid) : nullptr;
@@ -258,7 +262,7 @@ int run_trace(const TraceOptions& o) {
   }
 
   summary.set_duration((monotonic_ns() - started) / 1e9);
-  summary.set_decode_errors((*tracer)->decode_errors());
+  summary.set_decode_errors((*tracer)->decode_errors(), (*tracer)->last_decode_error());
   if (o.json && output_ok) {
     output->write(summary.json().dump() + "\n");
     output->flush();

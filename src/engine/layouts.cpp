@@ -52,9 +52,20 @@ void Layouts::apply(const event::Event& e) {
       return;
     }
     case Kind::kExec:
-      spaces_.erase(e.child_mm);
-      space_for(e.child_mm, e.pid);
+      spaces_.erase(e.child_mm);  // the layout record that follows fills it
       return;
+    case Kind::kLayout: {
+      if (e.mm == 0) return;
+      if (!e.window_complete()) {
+        spaces_.erase(e.mm);  // seeded from /proc on first use instead
+        windows_incomplete_++;
+        return;
+      }
+      std::vector<model::Vma> vmas;
+      for (const auto& w : e.vmas) vmas.push_back(event::to_proc_vma(w, e));
+      spaces_[e.mm].assign(std::move(vmas));
+      return;
+    }
     case Kind::kExitMmap:
       spaces_.erase(e.child_mm);
       return;

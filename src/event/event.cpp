@@ -15,8 +15,8 @@ constexpr std::string_view kSyscallNames[] = {
     "mlock2", "munlock", "mlockall", "munlockall", "pkey_mprotect", "shmat",  "shmdt",   "mseal"};
 static_assert(std::size(kSyscallNames) == MT_SYS_COUNT);
 
-constexpr std::string_view kKindNames[] = {"?",    "syscall", "fork",     "thread",
-                                           "exec", "exit",    "exit_mmap"};
+constexpr std::string_view kKindNames[] = {"?",    "syscall", "fork",      "thread",
+                                           "exec", "exit",    "exit_mmap", "layout"};
 static_assert(std::size(kKindNames) == MT_EV_KIND_COUNT);
 
 constexpr std::string_view kArgsMmap[] = {"addr", "length", "prot", "flags", "fd", "offset"};
@@ -62,7 +62,7 @@ void decode_header(const mt_event_header& h, Event& e) {
 Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_header& h) {
   mt_syscall_event raw;
   if (!read_struct(bytes, 0, raw)) return malformed("syscall record shorter than its body");
-  if (h.syscall == MT_SYS_NONE || h.syscall >= MT_SYS_COUNT)
+  if ((h.kind == MT_EV_SYSCALL && h.syscall == MT_SYS_NONE) || h.syscall >= MT_SYS_COUNT)
     return malformed(fmt::format("unknown syscall number {}", h.syscall));
   if (raw.nvmas > MT_MAX_WINDOW_VMAS || raw.nframes > MT_MAX_FRAMES ||
       raw.nranges > MT_MAX_RANGES || raw.names_len > MT_NAMES_MAX)
@@ -189,6 +189,7 @@ Result<Event> decode(std::span<const uint8_t> record) {
   auto bytes = record.first(h.size);
   switch (h.kind) {
     case MT_EV_SYSCALL:
+    case MT_EV_LAYOUT:
       return decode_syscall(bytes, h);
     case MT_EV_FORK:
     case MT_EV_THREAD:

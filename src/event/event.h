@@ -21,7 +21,8 @@ enum class Kind : uint8_t {
   kExec = MT_EV_EXEC,
   kExit = MT_EV_EXIT,
   kExitMmap = MT_EV_EXIT_MMAP,
-  kLost = 100,  // synthesized in user space from the kernel's loss counters
+  kLayout = MT_EV_LAYOUT,  // every VMA of a freshly exec'd image (internal: not logged)
+  kLost = 100,             // synthesized in user space from the kernel's loss counters
 };
 
 enum class Syscall : uint8_t {

@@ -209,6 +209,8 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
       line = fmt::format("{} {} {} address space {:#x} released", time, who,
                          paint(c, Style::kSyscall, "exit_mmap"), e.child_mm);
       break;
+    case Kind::kLayout:
+      return "";  // internal: feeds the layouts, not the log
     case Kind::kLost: {
       std::string detail;
       for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)

@@ -64,7 +64,9 @@ std::string TraceSummary::text() const {
   if (incomplete_windows_)
     out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
                        incomplete_windows_);
-  if (decode_errors_) out += fmt::format("  undecodable records: {}\n", decode_errors_);
+  if (decode_errors_)
+    out += fmt::format("  undecodable records: {} (last: {}); please report this\n", decode_errors_,
+                       last_decode_error_);
   std::string procs;
   size_t shown = 0;
   for (const auto& [pid, comm] : processes_) {

@@ -16,7 +16,10 @@ class TraceSummary {
  public:
   void add(const event::Event& e);  // every event, shown or filtered out
   void set_duration(double seconds) { seconds_ = seconds; }
-  void set_decode_errors(uint64_t n) { decode_errors_ = n; }
+  void set_decode_errors(uint64_t n, std::string last_error) {
+    decode_errors_ = n;
+    last_decode_error_ = std::move(last_error);
+  }
 
   std::string text() const;
   nlohmann::json json() const;
@@ -34,6 +37,7 @@ class TraceSummary {
   std::array<uint64_t, MT_LOSS_SLOTS> lost_{};
   uint64_t lost_total_ = 0;
   uint64_t decode_errors_ = 0;
+  std::string last_decode_error_;
   std::map<uint32_t, std::string> processes_;  // pid -> last comm
 };
 

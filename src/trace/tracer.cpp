@@ -86,6 +86,7 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
   if (!decoded) {
     tracer->decode_errors_++;
+    tracer->last_decode_error_ = decoded.error().message;
     return 0;
   }
   (*tracer->current_handler_)(*decoded);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "event/event.h"
@@ -44,6 +45,7 @@ class Tracer {
   uint64_t lost_total() const;
   // Records user space could not decode (a bug, counted and reported, never hidden).
   uint64_t decode_errors() const { return decode_errors_; }
+  const std::string& last_decode_error() const { return last_decode_error_; }
 
   struct Impl;
 
@@ -54,6 +56,7 @@ class Tracer {
   std::unique_ptr<Impl> impl_;
   std::array<uint64_t, MT_LOSS_SLOTS> lost_seen_{};
   uint64_t decode_errors_ = 0;
+  std::string last_decode_error_;
   const Handler* current_handler_ = nullptr;
   int delivered_ = 0;
 

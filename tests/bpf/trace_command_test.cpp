@@ -133,9 +133,12 @@ TEST_F(TraceCommand, FollowsForkExecThreadsAndSpawnAndIgnoresOutsiders) {
 
   // Nothing from the outsider, and nothing of its marker size.
   for (const auto& e : events) {
-    if (e.contains("pid")) EXPECT_NE(e["pid"], uint32_t(outsider_pid)) << e.dump();
-    if (e.contains("args") && e["args"].contains("length"))
+    if (e.contains("pid")) {
+      EXPECT_NE(e["pid"], uint32_t(outsider_pid)) << e.dump();
+    }
+    if (e.contains("args") && e["args"].contains("length")) {
       EXPECT_NE(e["args"]["length"], 0x15000u) << e.dump();
+    }
   }
   // Every event carries the documented fields.
   for (const auto& e : events) {
@@ -208,6 +211,30 @@ TEST_F(TraceCommand, LossIsReportedWithTheExactCount) {
       EXPECT_EQ(in_log, summary_lost) << "each loss is shown in the log where it happened";
     }
   }
+}
+
+// The process is gone before its events are printed: its layout came from the exec record.
+TEST_F(TraceCommand, ShortLivedProcessStillGetsSymbols) {
+  std::string log = path("short.json");
+  Subprocess trace(
+      {MAPTRAIL_BIN, "trace", "--json", "-o", log, "--", workload("family"), "--outsider"},
+      path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  bool found = false;
+  for (const auto& e : read_json_lines(log)) {
+    if (e["event"] != "mmap" || e["args"]["length"] != 0x15000) continue;
+    found = true;
+    ASSERT_FALSE(e["stack"].empty());
+    EXPECT_EQ(e["stack"][0]["module"], "libc.so.6") << e["stack"].dump();
+    EXPECT_FALSE(e["stack"][0]["symbol"].is_null()) << e["stack"].dump();
+    bool in_workload = false;
+    for (const auto& f : e["stack"])
+      in_workload |= f["module"] == "family" && !f["symbol"].is_null();
+    EXPECT_TRUE(in_workload) << e["stack"].dump();
+    ASSERT_FALSE(e["caller"].is_null());
+    EXPECT_EQ(e["stack"][e["caller"].get<int>()]["module"], "family");
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST_F(TraceCommand, ExitsWithTheCommandsStatus) {

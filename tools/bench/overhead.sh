@@ -14,10 +14,14 @@
 # Default variants:  traced      maptrail trace -o /dev/null -- storm ...
 #                    stack-none  maptrail trace -o /dev/null --stack none -- storm ...
 # --variant "NAME:ARGS" adds one (ARGS are maptrail trace options, split on whitespace).
+#   "-o /dev/null" is added unless ARGS name an output themselves (-o FILE, --output FILE),
+#   e.g. --variant "file:-o /tmp/x.log" logs to a real file.
+# The table also counts the events each traced run lost (maptrail's summary on stderr):
+# a run that lost events did not pay the full cost of tracing them.
 #
 # Environment: MAPTRAIL  the tracer command (default DIR/maptrail); it may carry words,
 #                        e.g. MAPTRAIL="sudo build/maptrail". It is run as
-#                        $MAPTRAIL trace -o /dev/null ARGS -- STORM --iterations N ...
+#                        $MAPTRAIL trace [-o /dev/null] ARGS -- STORM --iterations N ...
 #              STORM     the storm binary (default DIR/tests/workloads/storm)
 # Tracing needs root (BPF): run this as root.
 set -euo pipefail
@@ -27,7 +31,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 usage() {
   echo "Usage:"
-  sed -n '10,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '10,26p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -95,7 +99,7 @@ storm_cmd=("$storm" --iterations "$iterations" "${extra_storm_args[@]}")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-overhead.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-results=$tmp/results   # lines: NAME<TAB>ns_per_iter
+results=$tmp/results   # lines: NAME<TAB>ns_per_iter<TAB>lost events ("-" untraced, "?" unknown)
 : >"$results"
 
 # Prints ns_per_iter of the storm JSON line in file $1, or fails.
@@ -136,17 +140,33 @@ run() {
       echo "  stderr (last lines):"; tail -n 10 "$tmp/err" | sed 's/^/  | /'; } >&2
     exit 1
   fi
-  [[ $name == - ]] || printf '%s\t%s\n' "$name" "$v" >>"$results"
+  # Events lost by a traced run, from maptrail's summary ("lost: 0 events", "LOST: N events").
+  local lost=-
+  if [[ $name != - && $name != untraced ]]; then
+    lost=$(sed -n 's/^[[:space:]]*[Ll][Oo][Ss][Tt]: \([0-9][0-9]*\) events.*/\1/p' "$tmp/err" |
+      tail -n 1)
+    lost=${lost:-?}
+  fi
+  [[ $name == - ]] || printf '%s\t%s\t%s\n' "$name" "$v" "$lost" >>"$results"
   [[ $name == - ]] || cp "$tmp/out" "$tmp/last-$name.out"
-  printf '  %-14s %s ns/iter\n' "${name/#-/warm-up}" "$v" >&2
+  if [[ $lost == - ]]; then
+    printf '  %-14s %s ns/iter\n' "${name/#-/warm-up}" "$v" >&2
+  else
+    printf '  %-14s %s ns/iter, %s events lost\n' "${name/#-/warm-up}" "$v" "$lost" >&2
+  fi
 }
 
 # The command of variant number $1 (1-based in "variants"), into array "cmd".
 variant_cmd() {
   local spec=${variants[$1 - 1]}
-  local args
+  local args a
   read -ra args <<<"${spec#*:}"
-  cmd=("${tracer[@]}" trace -o /dev/null "${args[@]}" -- "${storm_cmd[@]}")
+  # maptrail refuses a second -o, so add "-o /dev/null" only if ARGS do not choose an output.
+  local output=(-o /dev/null)
+  for a in "${args[@]}"; do
+    case $a in -o|-o?*|--output|--output=*) output=() ;; esac
+  done
+  cmd=("${tracer[@]}" trace "${output[@]}" "${args[@]}" -- "${storm_cmd[@]}")
 }
 
 echo "$prog: $runs runs x ${#names[@]} variants of: ${storm_cmd[*]}" >&2
@@ -183,10 +203,12 @@ with open(commands) as f:
         order.append(name)
         cmds[name] = cmd
 values = {name: [] for name in order}
+lost = {name: [] for name in order}
 with open(results) as f:
     for line in f:
-        name, v = line.split("\t")
+        name, v, n = line.rstrip("\n").split("\t")
         values[name].append(float(v))
+        lost[name].append(n)
 storm = {}
 with open(storm_out) as f:
     for line in f:
@@ -207,12 +229,33 @@ print(f"- workload: storm, {storm.get('iterations')} iterations x {storm.get('th
       f"thread(s), size {storm.get('size')}, touch {str(storm.get('touch')).lower()}; "
       f"{runs} runs per variant, alternated, after one discarded untraced warm-up")
 print()
-print("| variant | median ns/iter | min | max | ratio to untraced | runs |")
-print("|---|---:|---:|---:|---:|---:|")
+def lost_cell(ns):
+    if all(n == "-" for n in ns):
+        return "-"
+    if any(n == "?" for n in ns):
+        return "?"
+    counts = [int(n) for n in ns]
+    if not any(counts):
+        return "0"
+    return f"{sum(counts)} (max {max(counts)} per run)"
+
+any_loss = False
+print("| variant | median ns/iter | min | max | ratio to untraced | runs | events lost |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name in order:
     v = values[name]
     med = statistics.median(v)
-    print(f"| {name} | {med:.1f} | {min(v):.1f} | {max(v):.1f} | {med / base:.2f}x | {len(v)} |")
+    cell = lost_cell(lost[name])
+    any_loss |= cell not in ("-", "0")
+    print(f"| {name} | {med:.1f} | {min(v):.1f} | {max(v):.1f} | {med / base:.2f}x | {len(v)} "
+          f"| {cell} |")
+print()
+expected = storm.get("syscalls")
+print(f"Each traced run should record {expected} mapping syscalls of the storm "
+      f"(plus its start-up and exit).")
+if any_loss:
+    print("**Events were lost** (ring buffer full): those runs did not pay the full per-event "
+          "cost, so their ratio understates the overhead of tracing every call.")
 print()
 print("Commands:")
 print()
