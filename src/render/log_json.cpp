@@ -16,7 +16,7 @@ using event::Syscall;
 using nlohmann::json;
 
 // Arguments keep their raw values; the decoded spellings go beside them.
-json args_json(const event::Event& e, const std::string& fd_path) {
+json args_json(const event::Event& e) {
   json args = json::object();
   auto names = event::arg_names(e.syscall);
   for (size_t i = 0; i < names.size(); i++) {
@@ -106,7 +106,7 @@ json event_json(const EventView& view, const TraceClock& clock) {
 
   switch (e.kind) {
     case Kind::kSyscall: {
-      j["args"] = args_json(e, view.fd_path);
+      j["args"] = args_json(e);
       j["decoded"] = decoded_json(e, view.fd_path);
       j["ret"] = e.ret;
       if (e.failed()) j["errno"] = errno_name(e.error_number());
@@ -157,6 +157,8 @@ json event_json(const EventView& view, const TraceClock& clock) {
         j["signal"] = WTERMSIG(e.exit_code);
       else
         j["exit_code"] = WEXITSTATUS(e.exit_code);
+      break;
+    case Kind::kLayout:  // internal, never logged
       break;
     case Kind::kExitMmap:
       j["released_mm"] = fmt::format("{:#x}", e.child_mm);
