@@ -231,9 +231,9 @@ int run_trace(const TraceOptions& o) {
   int child_status = 0;
   bool child_done = false;
   int exit_code = 0;
-  int idle_polls_after_end = 0;
+  uint64_t drain_started = 0;
   while (true) {
-    auto n = (*tracer)->poll(50, handle);
+    auto n = (*tracer)->poll(drain_started ? 0 : 50, handle);
     if (!n && n.error().err != EINTR) {
       fmt::print(stderr, "maptrail trace: {}\n", n.error().message);
       exit_code = 1;
@@ -255,9 +255,16 @@ int run_trace(const TraceOptions& o) {
     }
     if (o.duration > 0 && (monotonic_ns() - started) / 1e9 >= o.duration) ended = true;
     if (ended) {
-      // Drain what is still in the ring buffer: two quiet polls in a row.
-      if (n && *n == 0 && ++idle_polls_after_end >= 2) break;
-      if (stop_requested && idle_polls_after_end >= 2) break;
+      // Everything the targets did before we noticed the end is in the ring buffer by now
+      // (a process's last records are written before its parent can reap it). Drain it,
+      // but not "until quiet": with --all the system is never quiet.
+      if (!drain_started) drain_started = monotonic_ns();
+      bool batch_was_full = n && *n >= trace::Tracer::kMaxRecordsPerPoll;
+      if (!batch_was_full) break;
+      if (monotonic_ns() - drain_started > 2'000'000'000ull) {
+        fmt::print(stderr, "maptrail: stopped draining after 2 s: records were still arriving\n");
+        break;
+      }
     }
   }
 

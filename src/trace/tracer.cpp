@@ -90,7 +90,9 @@ int on_ring_record(void* ctx, void* data, size_t size) {
     return 0;
   }
   (*tracer->current_handler_)(*decoded);
-  tracer->delivered_++;
+  // A producer as fast as we are would keep one poll() busy forever: hand control back to
+  // the caller (end of trace, signals, --duration) after a bounded batch.
+  if (++tracer->delivered_ >= Tracer::kMaxRecordsPerPoll) return -EAGAIN;
   return 0;
 }
 
@@ -201,11 +203,10 @@ Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
   current_handler_ = &handler;
   delivered_ = 0;
   // Records are submitted without a wake-up most of the time: poll, then drain.
+  // -EAGAIN is our own "batch full" from on_ring_record: the rest waits for the next call.
   int rc = ring_buffer__poll(impl_->ring.get(), timeout_ms);
-  if (rc < 0 && rc != -EINTR)
-    return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
-  rc = ring_buffer__consume(impl_->ring.get());
-  if (rc < 0 && rc != -EINTR)
+  if (rc >= 0) rc = ring_buffer__consume(impl_->ring.get());
+  if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
     return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
 
   auto counters = read_loss_counters();

@@ -27,6 +27,9 @@ struct TracerOptions {
 class Tracer {
  public:
   using Handler = std::function<void(const event::Event&)>;
+  // poll() hands back control after this many records, so a producer as fast as the
+  // consumer cannot keep it busy forever.
+  static constexpr int kMaxRecordsPerPoll = 4096;
 
   static Result<std::unique_ptr<Tracer>> start(const TracerOptions& options);
   ~Tracer();

@@ -281,6 +281,99 @@ TEST_F(TraceCommand, FullDiskIsAnErrorNotASilentLoss) {
       << trace.err();
 }
 
+TEST_F(TraceCommand, AllTracesOtherProcessesButNotItself) {
+  std::string log = path("all.json");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--all", "--json", "--duration", "2", "-o", log},
+                   path("out"), path("err"));
+  ASSERT_TRUE(trace.wait_for_output("maptrail: tracing all", true)) << trace.err();
+  Subprocess outsider({workload("family"), "--outsider"}, path("o.out"), path("o.err"));
+  ASSERT_EQ(outsider.wait(), 0);
+  int status = trace.wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << trace.err();
+  bool saw_outsider = false;
+  for (const auto& e : read_json_lines(log)) {
+    if (!e.contains("pid")) continue;
+    EXPECT_NE(e["pid"], uint32_t(trace.pid())) << "maptrail must not trace itself";
+    if (e["pid"] == uint32_t(outsider.pid()) && e["event"] == "mmap" &&
+        e["args"]["length"] == 0x15000)
+      saw_outsider = true;
+  }
+  EXPECT_TRUE(saw_outsider);
+}
+
+TEST_F(TraceCommand, AnonOnlyAndMinSizeFilterTheLog) {
+  std::string log = path("anon.json");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "--anon-only", "--min-size", "256K", "-o", log,
+                    "--", workload("demo")},
+                   path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  int anon_4m = 0, shown_calls = 0;
+  for (const auto& e : read_json_lines(log)) {
+    if (!e.contains("args")) continue;
+    shown_calls++;
+    if (e["event"] == "mmap") {
+      EXPECT_TRUE(e["args"]["flags"].get<uint64_t>() & 0x20) << "MAP_ANONYMOUS only: " << e.dump();
+      if (e["args"]["length"] == 4u << 20) anon_4m++;
+    }
+    if (e["args"].contains("length") && e["event"] != "mremap") {
+      EXPECT_GE(e["args"]["length"].get<uint64_t>(), 256u << 10) << e.dump();
+    }
+  }
+  EXPECT_EQ(anon_4m, 1) << "the demo's 4 MiB cache";
+  EXPECT_GT(shown_calls, 3);
+  // The summary still counts everything, filtered or not.
+  auto summary = read_json_lines(log).back();
+  EXPECT_GT(summary["events"].get<uint64_t>(), uint64_t(shown_calls));
+}
+
+TEST_F(TraceCommand, TextLogInAFileHasNoColorCodes) {
+  std::string log = path("plain.txt");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "-o", log, "--", workload("demo")}, path("out"),
+                   path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  std::string text = slurp(log);
+  EXPECT_NE(text.find("mmap(NULL, 4M, rw-, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("by alloc_cache"), std::string::npos) << "the caller of the 4 MiB mapping";
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    size_t columns = 0;
+    for (unsigned char c : line) columns += (c & 0xC0) != 0x80;
+    EXPECT_LE(columns, 100u) << line;
+  }
+}
+
+TEST_F(TraceCommand, NotRootSaysSo) {
+  if (system("command -v setpriv > /dev/null") != 0)
+    GTEST_SKIP() << "setpriv (util-linux) is missing";
+  Subprocess trace({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                    "--inh-caps=-all", MAPTRAIL_BIN, "trace", "-o", "/dev/null", "--", "/bin/true"},
+                   path("out"), path("err"));
+  int status = trace.wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(trace.err().find("maptrail needs root"), std::string::npos) << trace.err();
+}
+
+// On a machine where tracefs is not mounted, maptrail mounts it (in a private mount
+// namespace here, so the test does not disturb the host).
+TEST_F(TraceCommand, MountsTracefsWhenMissing) {
+  std::string script = fmt::format(
+      "umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/tracing 2>/dev/null; "
+      "test -e /sys/kernel/tracing/events && exit 90; {} trace -o /dev/null -- /bin/true && "
+      "test -e /sys/kernel/tracing/events",
+      MAPTRAIL_BIN);
+  Subprocess p({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script},
+               path("out"), path("err"));
+  int status = p.wait();
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 90) GTEST_SKIP() << "tracefs could not be unmounted here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << p.err();
+}
+
 // Syscall tracepoint programs return 1, so perf still sees the events (PLATFORM-NOTES.md).
 TEST_F(TraceCommand, PerfStillCountsSyscallsWhileTracing) {
   if (system("perf --version > /dev/null 2>&1") != 0) {

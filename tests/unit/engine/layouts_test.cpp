@@ -1,0 +1,387 @@
+#include "engine/layouts.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace maptrail::engine {
+namespace {
+
+using event::Kind;
+using event::Syscall;
+
+constexpr uint64_t P = 4096;
+constexpr uint64_t kBase = 0x7f0000000000;
+// No such process: seeding from /proc/PID/maps finds nothing, so every layout here is built
+// from events alone.
+constexpr uint32_t kPid = 999999999;
+constexpr uint64_t kMm = 0xffff888011110000;
+constexpr uint64_t kChildMm = 0xffff888022220000;
+
+constexpr uint64_t kRw = 0x73, kRo = 0x71, kRx = 0x75;
+
+event::WindowVma anon(uint64_t start, uint64_t end, uint64_t flags = kRw) {
+  event::WindowVma w;
+  w.start = start;
+  w.end = end;
+  w.vm_flags = flags;
+  w.pgoff = start >> 12;
+  return w;
+}
+
+event::WindowVma file(uint64_t start, uint64_t end, uint64_t pgoff, std::string path,
+                      uint64_t flags = kRo) {
+  event::WindowVma w;
+  w.start = start;
+  w.end = end;
+  w.vm_flags = flags;
+  w.pgoff = pgoff;
+  w.inode = 4242;
+  w.dev = (254u << 20) | 1;
+  w.name_kind = MT_NAME_PATH;
+  w.name = std::move(path);
+  return w;
+}
+
+event::Event call(Syscall s, std::vector<event::Range> ranges, std::vector<event::WindowVma> vmas,
+                  uint64_t mm = kMm) {
+  event::Event e;
+  e.kind = Kind::kSyscall;
+  e.syscall = s;
+  e.pid = kPid;
+  e.tid = kPid;
+  e.mm = mm;
+  e.ranges = std::move(ranges);
+  e.vmas = std::move(vmas);
+  return e;
+}
+
+event::Event task(Kind kind, uint64_t mm, uint64_t child_mm, uint16_t flags = 0) {
+  event::Event e;
+  e.kind = kind;
+  e.pid = kPid;
+  e.tid = kPid;
+  e.mm = mm;
+  e.child_pid = kPid - 1;
+  e.child_tid = kPid - 1;
+  e.child_mm = child_mm;
+  e.flags = flags;
+  return e;
+}
+
+using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
+
+Spans spans(const model::AddressSpace* space) {
+  Spans out;
+  if (!space) return out;
+  for (const auto& v : *space) out.emplace_back(v.start, v.end);
+  return out;
+}
+
+// Three VMAs: a library's text and data, then an anonymous mapping with a gap before it.
+void seed_three(Layouts& layouts, uint64_t mm = kMm) {
+  layouts.apply(call(Syscall::kMmap, {{kBase, kBase + 4 * P}},
+                     {file(kBase, kBase + 2 * P, 0, "/usr/lib/libx.so", kRx),
+                      file(kBase + 2 * P, kBase + 4 * P, 2, "/usr/lib/libx.so")},
+                     mm));
+  layouts.apply(call(Syscall::kMmap, {{kBase + 8 * P, kBase + 16 * P}},
+                     {anon(kBase + 8 * P, kBase + 16 * P)}, mm));
+}
+
+TEST(Layouts, NothingForAnUnknownMm) {
+  Layouts layouts;
+  EXPECT_EQ(layouts.find(kMm), nullptr);
+  EXPECT_EQ(layouts.size(), 0u);
+  EXPECT_EQ(layouts.find_or_seed(0, kPid), nullptr);
+  const model::AddressSpace* seeded = layouts.find_or_seed(kMm, kPid);
+  ASSERT_NE(seeded, nullptr);
+  EXPECT_TRUE(seeded->empty()) << "no such process: nothing to seed from";
+  EXPECT_EQ(layouts.size(), 1u);
+}
+
+TEST(Layouts, WindowsBuildTheLayout) {
+  Layouts layouts;
+  seed_three(layouts);
+  const model::AddressSpace* space = layouts.find(kMm);
+  ASSERT_NE(space, nullptr);
+  EXPECT_EQ(spans(space), (Spans{{kBase, kBase + 2 * P},
+                                 {kBase + 2 * P, kBase + 4 * P},
+                                 {kBase + 8 * P, kBase + 16 * P}}));
+  EXPECT_EQ(layouts.windows_applied(), 2u);
+  EXPECT_EQ(layouts.windows_incomplete(), 0u);
+  // The VMAs are as /proc shows them.
+  const model::Vma* data = space->find(kBase + 3 * P);
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->offset, 2 * P);
+  EXPECT_EQ(data->name, "/usr/lib/libx.so");
+  EXPECT_EQ(data->dev_major, 254u);
+  EXPECT_EQ(data->dev_minor, 1u);
+  EXPECT_EQ(model::perms_string(data->perms), "r--p");
+  const model::Vma* heap = space->find(kBase + 8 * P);
+  ASSERT_NE(heap, nullptr);
+  EXPECT_EQ(heap->offset, 0u);
+  EXPECT_EQ(model::perms_string(heap->perms), "rw-p");
+}
+
+TEST(Layouts, AWindowReplacesWhatItCovers) {
+  Layouts layouts;
+  seed_three(layouts);
+  // mprotect(kBase + 10P, 2P, PROT_READ): the kernel splits the anonymous VMA in three.
+  layouts.apply(call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
+                     {anon(kBase + 8 * P, kBase + 10 * P), anon(kBase + 10 * P, kBase + 12 * P, kRo),
+                      anon(kBase + 12 * P, kBase + 16 * P)}));
+  const model::AddressSpace* space = layouts.find(kMm);
+  EXPECT_EQ(spans(space), (Spans{{kBase, kBase + 2 * P},
+                                 {kBase + 2 * P, kBase + 4 * P},
+                                 {kBase + 8 * P, kBase + 10 * P},
+                                 {kBase + 10 * P, kBase + 12 * P},
+                                 {kBase + 12 * P, kBase + 16 * P}}));
+  EXPECT_EQ(model::perms_string(space->find(kBase + 11 * P)->perms), "r--p");
+
+  // munmap(kBase + 10P, 2P): the window holds the two neighbours only, the middle is gone.
+  layouts.apply(call(Syscall::kMunmap, {{kBase + 10 * P, kBase + 12 * P}},
+                     {anon(kBase + 8 * P, kBase + 10 * P), anon(kBase + 12 * P, kBase + 16 * P)}));
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                             {kBase + 2 * P, kBase + 4 * P},
+                                             {kBase + 8 * P, kBase + 10 * P},
+                                             {kBase + 12 * P, kBase + 16 * P}}));
+  EXPECT_EQ(layouts.find(kMm)->find(kBase + 11 * P), nullptr);
+
+  // munmap of the whole anonymous area: an empty window leaves only the library.
+  layouts.apply(call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 16 * P}}, {}));
+  EXPECT_EQ(spans(layouts.find(kMm)),
+            (Spans{{kBase, kBase + 2 * P}, {kBase + 2 * P, kBase + 4 * P}}));
+  EXPECT_EQ(layouts.windows_applied(), 5u);
+}
+
+TEST(Layouts, AWindowCanMergeWithANeighbour) {
+  Layouts layouts;
+  seed_three(layouts);
+  // mmap right after the anonymous VMA with the same flags: the kernel extends it.
+  layouts.apply(call(Syscall::kMmap, {{kBase + 16 * P, kBase + 20 * P}},
+                     {anon(kBase + 8 * P, kBase + 20 * P)}));
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                             {kBase + 2 * P, kBase + 4 * P},
+                                             {kBase + 8 * P, kBase + 20 * P}}));
+}
+
+TEST(Layouts, ApplyingTheSameWindowTwiceChangesNothing) {
+  Layouts layouts;
+  seed_three(layouts);
+  event::Event e = call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
+                        {anon(kBase + 8 * P, kBase + 10 * P),
+                         anon(kBase + 10 * P, kBase + 12 * P, kRo),
+                         anon(kBase + 12 * P, kBase + 16 * P)});
+  layouts.apply(e);
+  model::AddressSpace once = *layouts.find(kMm);
+  layouts.apply(e);
+  EXPECT_EQ(*layouts.find(kMm), once);
+}
+
+TEST(Layouts, CallsWithoutAWindowChangeNothing) {
+  Layouts layouts;
+  event::Event e = call(Syscall::kMadvise, {}, {});
+  e.flags = MT_F_NO_WINDOW;
+  layouts.apply(e);
+  EXPECT_EQ(layouts.size(), 0u);
+  EXPECT_EQ(layouts.windows_applied(), 0u);
+  EXPECT_EQ(layouts.windows_incomplete(), 0u);
+  // mm 0: a kernel thread or an exiting task has no address space.
+  layouts.apply(call(Syscall::kMmap, {{kBase, kBase + P}}, {anon(kBase, kBase + P)}, 0));
+  EXPECT_EQ(layouts.size(), 0u);
+  EXPECT_EQ(layouts.find(0), nullptr);
+}
+
+TEST(Layouts, IncompleteWindowIsCountedAndNotApplied) {
+  for (uint16_t flag : {uint16_t(MT_F_WINDOW_BUSY), uint16_t(MT_F_WINDOW_OVERFLOW),
+                        uint16_t(MT_F_WINDOW_HOLE), uint16_t(MT_F_NAMES_TRUNCATED)}) {
+    Layouts layouts;
+    seed_three(layouts);
+    model::AddressSpace before = *layouts.find(kMm);
+    // A busy read reports no VMAs at all; applying it would erase the anonymous mapping.
+    event::Event e = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
+    e.flags = flag;
+    layouts.apply(e);
+    EXPECT_EQ(layouts.windows_incomplete(), 1u) << flag;
+    EXPECT_EQ(layouts.windows_applied(), 2u) << flag;
+    EXPECT_EQ(*layouts.find(kMm), before) << flag;
+  }
+}
+
+TEST(Layouts, ForkCopiesTheParentsLayout) {
+  Layouts layouts;
+  seed_three(layouts);
+  layouts.apply(task(Kind::kFork, kMm, kChildMm));
+  ASSERT_NE(layouts.find(kChildMm), nullptr);
+  EXPECT_EQ(*layouts.find(kChildMm), *layouts.find(kMm));
+  EXPECT_EQ(layouts.size(), 2u);
+  // A copy: a change in the child leaves the parent alone.
+  layouts.apply(call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 16 * P}}, {}, kChildMm));
+  EXPECT_EQ(layouts.find(kChildMm)->size(), 2u);
+  EXPECT_EQ(layouts.find(kMm)->size(), 3u);
+}
+
+TEST(Layouts, ForkSharingTheMmCopiesNothing) {
+  Layouts layouts;
+  seed_three(layouts);
+  // vfork / CLONE_VM: the child runs in the parent's mm.
+  layouts.apply(task(Kind::kFork, kMm, kMm, MT_F_THREAD_SHARED_VM));
+  EXPECT_EQ(layouts.size(), 1u);
+  EXPECT_EQ(layouts.find(kMm)->size(), 3u);
+  // Even with a different child_mm, the flag says there is nothing to copy.
+  layouts.apply(task(Kind::kFork, kMm, kChildMm, MT_F_THREAD_SHARED_VM));
+  EXPECT_EQ(layouts.find(kChildMm), nullptr);
+  // A thread shares the mm too.
+  layouts.apply(task(Kind::kThread, kMm, kMm));
+  EXPECT_EQ(layouts.size(), 1u);
+  EXPECT_EQ(layouts.find(kMm)->size(), 3u);
+}
+
+TEST(Layouts, ForkOfAnUnknownParentCreatesNothing) {
+  Layouts layouts;
+  layouts.apply(task(Kind::kFork, kMm, kChildMm));
+  EXPECT_EQ(layouts.find(kChildMm), nullptr);
+}
+
+TEST(Layouts, ForkReplacesAStaleChildLayout) {
+  Layouts layouts;
+  seed_three(layouts);
+  // An mm address reused after an earlier process's mm was freed without exit_mmap seen.
+  layouts.apply(call(Syscall::kMmap, {{0x10000, 0x11000}}, {anon(0x10000, 0x11000)}, kChildMm));
+  layouts.apply(task(Kind::kFork, kMm, kChildMm));
+  EXPECT_EQ(*layouts.find(kChildMm), *layouts.find(kMm));
+}
+
+TEST(Layouts, ExecResetsTheLayout) {
+  Layouts layouts;
+  seed_three(layouts);
+  // At sched_process_exec the task already runs in its new mm (h.mm == child_mm).
+  layouts.apply(task(Kind::kExec, kMm, kMm));
+  const model::AddressSpace* after = layouts.find(kMm);
+  EXPECT_TRUE(after == nullptr || after->empty()) << "the old image's VMAs are gone";
+  // The next window starts from nothing (the process does not exist: no /proc seed).
+  layouts.apply(call(Syscall::kBrk, {{0x555555559000, 0x55555557a000}},
+                     {anon(0x555555559000, 0x55555557a000)}));
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{0x555555559000, 0x55555557a000}}));
+}
+
+TEST(Layouts, ExecLayoutRecordFillsTheNewImage) {
+  Layouts layouts;
+  seed_three(layouts);
+  layouts.apply(task(Kind::kExec, kMm, kMm));
+  event::Event layout = call(Syscall::kNone, {},
+                             {file(0x555555554000, 0x555555556000, 0, "/usr/bin/true", kRx),
+                              anon(0x555555559000, 0x55555557a000),
+                              anon(0x7ffffffde000, 0x7ffffffff000)});
+  layout.kind = Kind::kLayout;
+  layout.start_brk = 0x555555559000;
+  layout.brk = 0x55555557a000;
+  layout.start_stack = 0x7fffffffe000;
+  layouts.apply(layout);
+  const model::AddressSpace* space = layouts.find(kMm);
+  ASSERT_NE(space, nullptr);
+  EXPECT_EQ(spans(space), (Spans{{0x555555554000, 0x555555556000},
+                                 {0x555555559000, 0x55555557a000},
+                                 {0x7ffffffde000, 0x7ffffffff000}}));
+  EXPECT_EQ(space->find(0x555555560000)->name, "[heap]");
+  EXPECT_EQ(space->find(0x7fffffffe000)->name, "[stack]");
+  EXPECT_EQ(space->find(kBase), nullptr) << "nothing of the old image";
+}
+
+TEST(Layouts, IncompleteLayoutRecordIsCounted) {
+  Layouts layouts;
+  seed_three(layouts);
+  event::Event layout = call(Syscall::kNone, {}, {anon(0x555555559000, 0x55555557a000)});
+  layout.kind = Kind::kLayout;
+  layout.flags = MT_F_WINDOW_OVERFLOW;
+  layouts.apply(layout);
+  EXPECT_EQ(layouts.windows_incomplete(), 1u);
+  const model::AddressSpace* space = layouts.find(kMm);
+  EXPECT_TRUE(space == nullptr || space->find(kBase) == nullptr)
+      << "an incomplete layout must not leave the old layout in place";
+}
+
+TEST(Layouts, ExitMmapDropsTheLayout) {
+  Layouts layouts;
+  seed_three(layouts);
+  seed_three(layouts, kChildMm);
+  EXPECT_EQ(layouts.size(), 2u);
+  // exit_mmap names the released mm in child_mm (the current task may run in another).
+  layouts.apply(task(Kind::kExitMmap, kMm, kChildMm));
+  EXPECT_EQ(layouts.find(kChildMm), nullptr);
+  ASSERT_NE(layouts.find(kMm), nullptr);
+  EXPECT_EQ(layouts.size(), 1u);
+  layouts.apply(task(Kind::kExitMmap, kMm, kMm));
+  EXPECT_EQ(layouts.find(kMm), nullptr);
+  EXPECT_EQ(layouts.size(), 0u);
+  // Exit itself changes nothing (exit_mmap comes after it).
+  seed_three(layouts);
+  layouts.apply(task(Kind::kExit, kMm, 0));
+  EXPECT_NE(layouts.find(kMm), nullptr);
+}
+
+TEST(Layouts, MremapMoveUpdatesBothPlaces) {
+  Layouts layouts;
+  seed_three(layouts);
+  // mremap(kBase + 8P, 8P, 8P, MREMAP_MAYMOVE) -> kBase + 64P. The decoder delivers the
+  // window VMAs of both ranges in address order: the old place now has none.
+  event::Event e = call(Syscall::kMremap,
+                        {{kBase + 8 * P, kBase + 16 * P}, {kBase + 64 * P, kBase + 72 * P}},
+                        {anon(kBase + 64 * P, kBase + 72 * P)});
+  e.args = {kBase + 8 * P, 8 * P, 8 * P, 1, 0, 0};
+  e.ret = int64_t(kBase + 64 * P);
+  layouts.apply(e);
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                             {kBase + 2 * P, kBase + 4 * P},
+                                             {kBase + 64 * P, kBase + 72 * P}}));
+  EXPECT_EQ(layouts.windows_applied(), 3u);
+}
+
+TEST(Layouts, MremapMoveNextToNeighbours) {
+  Layouts layouts;
+  seed_three(layouts);
+  layouts.apply(call(Syscall::kMmap, {{kBase + 30 * P, kBase + 31 * P}},
+                     {anon(kBase + 30 * P, kBase + 31 * P, kRo)}));
+  // Move the first 4 pages of the anonymous VMA to right after the read-only page at 30P:
+  // the old place keeps the rest of the VMA, the new place gets its own VMA next to the
+  // read-only one (different flags, no merge).
+  event::Event e = call(Syscall::kMremap,
+                        {{kBase + 8 * P, kBase + 12 * P}, {kBase + 31 * P, kBase + 35 * P}},
+                        {anon(kBase + 12 * P, kBase + 16 * P), anon(kBase + 30 * P, kBase + 31 * P, kRo),
+                         anon(kBase + 31 * P, kBase + 35 * P)});
+  e.ret = int64_t(kBase + 31 * P);
+  layouts.apply(e);
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                             {kBase + 2 * P, kBase + 4 * P},
+                                             {kBase + 12 * P, kBase + 16 * P},
+                                             {kBase + 30 * P, kBase + 31 * P},
+                                             {kBase + 31 * P, kBase + 35 * P}}));
+  EXPECT_EQ(model::perms_string(layouts.find(kMm)->find(kBase + 30 * P)->perms), "r--p");
+}
+
+TEST(Layouts, MremapInPlaceShrink) {
+  Layouts layouts;
+  seed_three(layouts);
+  // mremap(kBase + 8P, 8P, 2P, 0): one range covering the old size.
+  event::Event e = call(Syscall::kMremap, {{kBase + 8 * P, kBase + 16 * P}},
+                        {anon(kBase + 8 * P, kBase + 10 * P)});
+  layouts.apply(e);
+  EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                             {kBase + 2 * P, kBase + 4 * P},
+                                             {kBase + 8 * P, kBase + 10 * P}}));
+}
+
+TEST(Layouts, SpacesAreKeptApart) {
+  Layouts layouts;
+  seed_three(layouts, kMm);
+  layouts.apply(call(Syscall::kMmap, {{kBase + 100 * P, kBase + 101 * P}},
+                     {anon(kBase + 100 * P, kBase + 101 * P)}, kChildMm));
+  EXPECT_EQ(layouts.find(kMm)->size(), 3u);
+  EXPECT_EQ(spans(layouts.find(kChildMm)), (Spans{{kBase + 100 * P, kBase + 101 * P}}));
+}
+
+}  // namespace
+}  // namespace maptrail::engine
