@@ -84,7 +84,8 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
   for (unsigned i = 0; i < raw.nranges; i++)
     e.ranges.push_back({raw.ranges[i].lo, raw.ranges[i].hi});
   e.frames.resize(raw.nframes);
-  std::memcpy(e.frames.data(), bytes.data() + frames_off, raw.nframes * sizeof(uint64_t));
+  if (raw.nframes)
+    std::memcpy(e.frames.data(), bytes.data() + frames_off, raw.nframes * sizeof(uint64_t));
 
   const char* names = reinterpret_cast<const char*>(bytes.data() + names_off);
   e.vmas.reserve(raw.nvmas);
@@ -257,6 +258,8 @@ uint64_t bytes_mapped(const Event& e) {
     case Syscall::kMmap:
       return page_up(e.args[1]);
     case Syscall::kMremap:
+      // MREMAP_DONTUNMAP keeps the old area mapped: the whole new size is added
+      if (e.args[3] & 4) return page_up(e.args[2]);
       return page_up(e.args[2]) > page_up(e.args[1]) ? page_up(e.args[2]) - page_up(e.args[1]) : 0;
     case Syscall::kBrk:  // the window runs from the old break to the new one
       return !e.ranges.empty() && e.ranges[0].hi == page_up(e.ret) ? e.ranges[0].hi - e.ranges[0].lo
@@ -286,9 +289,23 @@ uint64_t bytes_unmapped(const Event& e) {
 }
 
 bool is_anonymous(const Event& e) {
-  if (e.syscall == Syscall::kBrk) return true;
-  if (e.syscall == Syscall::kMmap) return e.args[3] & MAP_ANONYMOUS;
-  return false;
+  switch (e.syscall) {
+    case Syscall::kBrk:
+      return true;
+    case Syscall::kMmap:
+      return e.args[3] & MAP_ANONYMOUS;
+    case Syscall::kShmat:
+      return false;  // a SysV segment: shared memory with a name
+    case Syscall::kMremap:
+      // what the call produced, as the kernel reported it at the result address
+      for (const auto& v : e.vmas)
+        if (v.start <= uint64_t(e.ret) && uint64_t(e.ret) < v.end)
+          return v.inode == 0 && v.dev == 0 && v.name_kind != MT_NAME_PATH &&
+                 v.name_kind != MT_NAME_UNRESOLVED;
+      return false;
+    default:
+      return false;
+  }
 }
 
 }  // namespace maptrail::event

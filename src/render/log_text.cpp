@@ -90,15 +90,21 @@ std::string wrap(const std::string& line, size_t width, const std::string& inden
       if (rest[i] == ' ' && column > 0) last_space = i;
       return true;
     });
-    if (overflow == std::string::npos || last_space == std::string::npos) {
+    if (overflow == std::string::npos) {
       out += rest;
       return out;
     }
-    // The result reads best on a line of its own than cut in the middle of the arguments.
-    size_t result = rest.rfind(" = ", overflow);
-    if (result != std::string::npos && result > 0) last_space = result;
-    out += rest.substr(0, last_space) + "\n" + indent;
-    begin += last_space + 1;
+    if (last_space == std::string::npos) {
+      // One word longer than the line (a long path): break inside it.
+      out += rest.substr(0, overflow) + "\n" + indent;
+      begin += overflow;
+    } else {
+      // The result reads best on a line of its own than cut in the middle of the arguments.
+      size_t result = rest.rfind(" = ", overflow);
+      if (result != std::string::npos && result > 0) last_space = result;
+      out += rest.substr(0, last_space) + "\n" + indent;
+      begin += last_space + 1;
+    }
     budget = width - indent.size();
   }
 }

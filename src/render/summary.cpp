@@ -67,16 +67,23 @@ std::string TraceSummary::text() const {
   if (decode_errors_)
     out += fmt::format("  undecodable records: {} (last: {}); please report this\n", decode_errors_,
                        last_decode_error_);
-  std::string procs;
-  size_t shown = 0;
-  for (const auto& [pid, comm] : processes_) {
-    if (shown++ == 8) {
-      procs += fmt::format(", ... {} more", processes_.size() - 8);
-      break;
+  if (!processes_.empty()) {
+    out += "  processes:";
+    size_t column = 12, shown = 0;
+    for (const auto& [pid, comm] : processes_) {
+      std::string item = shown++ == 8 ? fmt::format(" ... {} more", processes_.size() - 8)
+                                      : fmt::format(" {}[{}],", comm, pid);
+      if (column + item.size() > 98) {
+        out += "\n             ";
+        column = 13;
+      }
+      out += item;
+      column += item.size();
+      if (shown > 8) break;
     }
-    procs += fmt::format("{}{}[{}]", procs.empty() ? "" : ", ", comm, pid);
+    if (out.back() == ',') out.pop_back();
+    out += "\n";
   }
-  if (!procs.empty()) out += "  processes: " + procs + "\n";
   return out;
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -39,6 +41,37 @@ struct Symbolizer::ElfModule {
   GElf_Addr bias = 0;
   std::vector<GElf_Phdr> loads;
 
+  bool aliases_built = false;
+  std::unordered_map<GElf_Addr, std::string> preferred;
+
+  // Lower is better: global over weak over local, then fewer leading underscores, then shorter.
+  static std::tuple<int, size_t, size_t> rank(const GElf_Sym& sym, const char* name) {
+    int binding = GELF_ST_BIND(sym.st_info);
+    int bind_rank = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2;
+    size_t underscores = strspn(name, "_");
+    return {bind_rank, underscores, strlen(name)};
+  }
+
+  void build_aliases() {
+    aliases_built = true;
+    std::unordered_map<GElf_Addr, std::tuple<int, size_t, size_t>> best;
+    int count = dwfl_module_getsymtab(module);
+    for (int i = 1; i < count; i++) {
+      GElf_Sym sym;
+      GElf_Addr addr;
+      const char* name = dwfl_module_getsym_info(module, i, &sym, &addr, nullptr, nullptr, nullptr);
+      if (!name || !*name) continue;
+      int type = GELF_ST_TYPE(sym.st_info);
+      if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
+      auto r = rank(sym, name);
+      auto [it, inserted] = best.try_emplace(addr, r);
+      if (inserted || r < it->second) {
+        it->second = r;
+        preferred[addr] = name;
+      }
+    }
+  }
+
   ~ElfModule() {
     if (dwfl) dwfl_end(dwfl);
   }
@@ -65,6 +98,14 @@ struct Symbolizer::ElfModule {
       if (gelf_getphdr(elf, i, &phdr) && phdr.p_type == PT_LOAD) loads.push_back(phdr);
     }
     return true;
+  }
+
+  // Several names often share one address (malloc and __libc_malloc): show the one a
+  // person would write, like perf does. Built once per module, on first use.
+  const std::string* preferred_name(GElf_Addr addr) {
+    if (!aliases_built) build_aliases();
+    auto it = preferred.find(addr);
+    return it == preferred.end() ? nullptr : &it->second;
   }
 
   // File offset -> the address libdwfl knows the module by.
@@ -129,7 +170,8 @@ Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
   const char* name = dwfl_module_addrinfo(elf->module, module_addr, &symbol_offset, &sym, nullptr,
                                           nullptr, nullptr);
   if (name) {
-    frame.symbol = demangle(name);
+    const std::string* alias = elf->preferred_name(module_addr - symbol_offset);
+    frame.symbol = demangle(alias ? alias->c_str() : name);
     frame.offset = symbol_offset;
   }
   return frame;

@@ -130,9 +130,10 @@ TEST(Layouts, AWindowReplacesWhatItCovers) {
   Layouts layouts;
   seed_three(layouts);
   // mprotect(kBase + 10P, 2P, PROT_READ): the kernel splits the anonymous VMA in three.
-  layouts.apply(call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
-                     {anon(kBase + 8 * P, kBase + 10 * P), anon(kBase + 10 * P, kBase + 12 * P, kRo),
-                      anon(kBase + 12 * P, kBase + 16 * P)}));
+  layouts.apply(
+      call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
+           {anon(kBase + 8 * P, kBase + 10 * P), anon(kBase + 10 * P, kBase + 12 * P, kRo),
+            anon(kBase + 12 * P, kBase + 16 * P)}));
   const model::AddressSpace* space = layouts.find(kMm);
   EXPECT_EQ(spans(space), (Spans{{kBase, kBase + 2 * P},
                                  {kBase + 2 * P, kBase + 4 * P},
@@ -171,10 +172,10 @@ TEST(Layouts, AWindowCanMergeWithANeighbour) {
 TEST(Layouts, ApplyingTheSameWindowTwiceChangesNothing) {
   Layouts layouts;
   seed_three(layouts);
-  event::Event e = call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
-                        {anon(kBase + 8 * P, kBase + 10 * P),
-                         anon(kBase + 10 * P, kBase + 12 * P, kRo),
-                         anon(kBase + 12 * P, kBase + 16 * P)});
+  event::Event e =
+      call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
+           {anon(kBase + 8 * P, kBase + 10 * P), anon(kBase + 10 * P, kBase + 12 * P, kRo),
+            anon(kBase + 12 * P, kBase + 16 * P)});
   layouts.apply(e);
   model::AddressSpace once = *layouts.find(kMm);
   layouts.apply(e);
@@ -272,10 +273,10 @@ TEST(Layouts, ExecLayoutRecordFillsTheNewImage) {
   Layouts layouts;
   seed_three(layouts);
   layouts.apply(task(Kind::kExec, kMm, kMm));
-  event::Event layout = call(Syscall::kNone, {},
-                             {file(0x555555554000, 0x555555556000, 0, "/usr/bin/true", kRx),
-                              anon(0x555555559000, 0x55555557a000),
-                              anon(0x7ffffffde000, 0x7ffffffff000)});
+  event::Event layout =
+      call(Syscall::kNone, {},
+           {file(0x555555554000, 0x555555556000, 0, "/usr/bin/true", kRx),
+            anon(0x555555559000, 0x55555557a000), anon(0x7ffffffde000, 0x7ffffffff000)});
   layout.kind = Kind::kLayout;
   layout.start_brk = 0x555555559000;
   layout.brk = 0x55555557a000;
@@ -328,9 +329,9 @@ TEST(Layouts, MremapMoveUpdatesBothPlaces) {
   seed_three(layouts);
   // mremap(kBase + 8P, 8P, 8P, MREMAP_MAYMOVE) -> kBase + 64P. The decoder delivers the
   // window VMAs of both ranges in address order: the old place now has none.
-  event::Event e = call(Syscall::kMremap,
-                        {{kBase + 8 * P, kBase + 16 * P}, {kBase + 64 * P, kBase + 72 * P}},
-                        {anon(kBase + 64 * P, kBase + 72 * P)});
+  event::Event e =
+      call(Syscall::kMremap, {{kBase + 8 * P, kBase + 16 * P}, {kBase + 64 * P, kBase + 72 * P}},
+           {anon(kBase + 64 * P, kBase + 72 * P)});
   e.args = {kBase + 8 * P, 8 * P, 8 * P, 1, 0, 0};
   e.ret = int64_t(kBase + 64 * P);
   layouts.apply(e);
@@ -348,10 +349,10 @@ TEST(Layouts, MremapMoveNextToNeighbours) {
   // Move the first 4 pages of the anonymous VMA to right after the read-only page at 30P:
   // the old place keeps the rest of the VMA, the new place gets its own VMA next to the
   // read-only one (different flags, no merge).
-  event::Event e = call(Syscall::kMremap,
-                        {{kBase + 8 * P, kBase + 12 * P}, {kBase + 31 * P, kBase + 35 * P}},
-                        {anon(kBase + 12 * P, kBase + 16 * P), anon(kBase + 30 * P, kBase + 31 * P, kRo),
-                         anon(kBase + 31 * P, kBase + 35 * P)});
+  event::Event e =
+      call(Syscall::kMremap, {{kBase + 8 * P, kBase + 12 * P}, {kBase + 31 * P, kBase + 35 * P}},
+           {anon(kBase + 12 * P, kBase + 16 * P), anon(kBase + 30 * P, kBase + 31 * P, kRo),
+            anon(kBase + 31 * P, kBase + 35 * P)});
   e.ret = int64_t(kBase + 31 * P);
   layouts.apply(e);
   EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{kBase, kBase + 2 * P},

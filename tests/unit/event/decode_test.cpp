@@ -89,8 +89,7 @@ struct SyscallRecord {
   int nranges = -1, nvmas = -1, nframes = -1, names_len = -1;
 
   // Appends a NUL-terminated name to the names area and returns a VMA pointing at it.
-  RawVma named(uint64_t start, uint64_t end, const std::string& name,
-               uint8_t kind = MT_NAME_PATH) {
+  RawVma named(uint64_t start, uint64_t end, const std::string& name, uint8_t kind = MT_NAME_PATH) {
     RawVma v;
     v.start = start;
     v.end = end;
@@ -587,6 +586,55 @@ TEST(DecodeErrors, CorruptedBytesNeverCrash) {
   }
 }
 
+// --- exec layout records ------------------------------------------------------------------
+
+TEST(DecodeLayout, EveryVmaOfANewImage) {
+  // Syscall record layout, kind MT_EV_LAYOUT, no syscall, one range over everything.
+  SyscallRecord r;
+  r.h.kind = MT_EV_LAYOUT;
+  r.h.syscall = MT_SYS_NONE;
+  r.ret = 0;
+  for (uint64_t& a : r.args) a = 0;
+  r.ranges = {{0, ~uint64_t(0)}};
+  RawVma text = r.named(0x555555554000, 0x555555556000, "/usr/bin/true");
+  text.flags = 0x75;
+  text.ino = 77;
+  text.dev = 254u << 20;
+  RawVma heap{0x555555559000, 0x55555557a000};
+  RawVma stack{0x7ffffffde000, 0x7ffffffff000};
+  r.vmas = {text, heap, stack};
+  auto e = decode_bytes(r.encode());
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->kind, Kind::kLayout);
+  EXPECT_EQ(e->syscall, Syscall::kNone);
+  ASSERT_EQ(e->ranges.size(), 1u);
+  EXPECT_EQ(e->ranges[0].hi, ~uint64_t(0));
+  ASSERT_EQ(e->vmas.size(), 3u);
+  EXPECT_EQ(e->vmas[0].name, "/usr/bin/true");
+  EXPECT_EQ(e->start_brk, 0x555555559000u);
+  EXPECT_FALSE(e->failed());
+  EXPECT_EQ(kind_name(e->kind), "layout");
+  EXPECT_EQ(bytes_mapped(*e), 0u);
+}
+
+TEST(DecodeLayout, ErrorsAreCheckedAsForCalls) {
+  SyscallRecord r = typical_mmap();
+  r.h.kind = MT_EV_LAYOUT;
+  r.h.syscall = MT_SYS_COUNT;
+  expect_error(r.encode(), "layout with syscall 16");
+  r = typical_mmap();
+  r.h.kind = MT_EV_LAYOUT;
+  r.vmas[1].end = r.vmas[1].start;
+  expect_error(r.encode(), "layout end == start");
+  r = typical_mmap();
+  r.h.kind = MT_EV_LAYOUT;
+  auto full = r.encode();
+  for (size_t n = 0; n < full.size(); n++) {
+    std::vector<uint8_t> prefix(full.begin(), full.begin() + n);
+    EXPECT_FALSE(decode_bytes(prefix).ok()) << n;
+  }
+}
+
 // --- task records -----------------------------------------------------------------------
 
 TEST(DecodeTask, Fork) {
@@ -730,10 +778,9 @@ TEST(ToProcVma, PermsFromVmFlags) {
     uint64_t flags;
     const char* perms;
   } cases[] = {
-      {0x0, "---p"},         {0x1, "r--p"},          {0x3, "rw-p"},
-      {0x5, "r-xp"},         {0x7, "rwxp"},          {0x2, "-w-p"},
-      {0x70, "---p"},        {0x73, "rw-p"},         {0x80, "---s"},
-      {0x8 | 0x1, "r--p"},   {0x80 | 0x3, "rw-s"},   {0x80 | 0x8 | 0xfb, "rw-s"},
+      {0x0, "---p"},   {0x1, "r--p"},       {0x3, "rw-p"},        {0x5, "r-xp"},
+      {0x7, "rwxp"},   {0x2, "-w-p"},       {0x70, "---p"},       {0x73, "rw-p"},
+      {0x80, "---s"},  {0x8 | 0x1, "r--p"}, {0x80 | 0x3, "rw-s"}, {0x80 | 0x8 | 0xfb, "rw-s"},
       {0x173, "rw-p"},  // VM_GROWSDOWN and the VM_MAY* bits do not show
   };
   for (const auto& c : cases) {
@@ -843,11 +890,11 @@ TEST(ToProcVma, HeapRule) {
     return to_proc_vma(wvma(start, end, 0x73), e).name;
   };
   EXPECT_EQ(name(sb, b), "[heap]");
-  EXPECT_EQ(name(sb, b + 4 * P), "[heap]");       // brk not page aligned in general
-  EXPECT_EQ(name(sb - 4 * P, sb), "[heap]");      // ends exactly at start_brk
-  EXPECT_EQ(name(b, b + P), "[heap]");            // starts exactly at brk
-  EXPECT_EQ(name(sb - 4 * P, sb - P), "");        // below the heap
-  EXPECT_EQ(name(b + P, b + 2 * P), "");          // above the heap
+  EXPECT_EQ(name(sb, b + 4 * P), "[heap]");   // brk not page aligned in general
+  EXPECT_EQ(name(sb - 4 * P, sb), "[heap]");  // ends exactly at start_brk
+  EXPECT_EQ(name(b, b + P), "[heap]");        // starts exactly at brk
+  EXPECT_EQ(name(sb - 4 * P, sb - P), "");    // below the heap
+  EXPECT_EQ(name(b + P, b + 2 * P), "");      // above the heap
   // A file mapping inside the heap bounds keeps its path.
   WindowVma f = wvma(sb, b, 0x71);
   f.inode = 3;
@@ -892,9 +939,9 @@ Event syscall(Syscall s, std::initializer_list<uint64_t> args, int64_t ret) {
 constexpr uint64_t kMapPrivate = 0x02, kMapAnonymous = 0x20, kMapShared = 0x01;
 
 TEST(Bytes, MmapCountsPagesMapped) {
-  Event e = syscall(Syscall::kMmap, {0, 4 * 1024 * 1024, 3, kMapPrivate | kMapAnonymous,
-                                     uint64_t(-1), 0},
-                    int64_t(kBase));
+  Event e =
+      syscall(Syscall::kMmap, {0, 4 * 1024 * 1024, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0},
+              int64_t(kBase));
   EXPECT_EQ(bytes_mapped(e), 4u * 1024 * 1024);
   EXPECT_EQ(bytes_unmapped(e), 0u);
   EXPECT_TRUE(is_anonymous(e));
@@ -941,6 +988,9 @@ TEST(Bytes, MremapGrowAndShrink) {
   EXPECT_EQ(bytes_unmapped(same), 0u);
 }
 
+// BUG (fails on purpose): src/event/event.cpp bytes_mapped(), case kMremap, returns
+// new_size - old_size, which is 0 for MREMAP_DONTUNMAP (old_size == new_size is required), but
+// the old VMA stays mapped: the call adds new_size bytes to the address space.
 TEST(Bytes, MremapDontunmapMapsTheWholeNewSize) {
   // MREMAP_MAYMOVE|MREMAP_DONTUNMAP (1|4) moves the pages but leaves the old VMA in place:
   // the address space grows by new_size although old_size == new_size.
@@ -976,9 +1026,8 @@ TEST(Bytes, BrkUpAndDownFromTheWindow) {
 }
 
 TEST(Bytes, FailedCallsCountNothing) {
-  Event mmap_failed = syscall(Syscall::kMmap, {0, 1ull << 40, 3, kMapPrivate | kMapAnonymous,
-                                               uint64_t(-1), 0},
-                              -12);
+  Event mmap_failed = syscall(
+      Syscall::kMmap, {0, 1ull << 40, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0}, -12);
   EXPECT_TRUE(mmap_failed.failed());
   EXPECT_EQ(mmap_failed.error_number(), 12);
   EXPECT_EQ(bytes_mapped(mmap_failed), 0u);
@@ -989,8 +1038,8 @@ TEST(Bytes, FailedCallsCountNothing) {
   Event mremap_shrink_failed = syscall(Syscall::kMremap, {kBase, 8 * P, P, 0}, -14);
   EXPECT_EQ(bytes_unmapped(mremap_shrink_failed), 0u);
   // -4096 and below are addresses, not errors.
-  Event high = syscall(Syscall::kMmap, {0, P, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0},
-                       -4096);
+  Event high =
+      syscall(Syscall::kMmap, {0, P, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0}, -4096);
   EXPECT_FALSE(high.failed());
   EXPECT_EQ(bytes_mapped(high), P);
 }

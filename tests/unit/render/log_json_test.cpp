@@ -76,8 +76,8 @@ TEST(LogJson, EventBeforeTheStartHasNegativeT) {
 }
 
 TEST(LogJson, MmapArgumentsByManPageName) {
-  event::Event e = syscall_event(Syscall::kMmap, {kBase, 8 * P, 5, 0x12, 3, 0x3000},
-                                 int64_t(kBase));
+  event::Event e =
+      syscall_event(Syscall::kMmap, {kBase, 8 * P, 5, 0x12, 3, 0x3000}, int64_t(kBase));
   json j = parsed(e, {}, "/usr/lib/libfoo.so");
   json want_args = {{"addr", kBase}, {"length", 8 * P}, {"prot", 5},
                     {"flags", 0x12}, {"fd", 3},         {"offset", 0x3000}};
@@ -141,9 +141,10 @@ TEST(LogJson, StackFrames) {
   json j = parsed(anon_mmap_4m(), s);
   ASSERT_TRUE(j["stack"].is_array());
   ASSERT_EQ(j["stack"].size(), 7u);
-  EXPECT_EQ(j["stack"][0],
-            (json{{"addr", 0x7f00aa0e5a1c}, {"module", "libc.so.6"}, {"symbol", "__mmap"},
-                  {"offset", 0x1c}}));
+  EXPECT_EQ(j["stack"][0], (json{{"addr", 0x7f00aa0e5a1c},
+                                 {"module", "libc.so.6"},
+                                 {"symbol", "__mmap"},
+                                 {"offset", 0x1c}}));
   EXPECT_EQ(j["stack"][1]["symbol"], "make_buffer(unsigned long)");
   EXPECT_EQ(j["stack"][1]["module"], "app");
   EXPECT_EQ(j["stack"][1]["offset"], 0x34);

@@ -70,9 +70,8 @@ TEST_F(LogText, NoStackLineWithoutFrames) {
 }
 
 TEST_F(LogText, AddressHintFixedFlagsAndOffset) {
-  event::Event e = syscall_event(Syscall::kMmap, {kBase, 8 * P, 5, 0x12 /* PRIVATE|FIXED */, 3,
-                                                  0x3000},
-                                 int64_t(kBase));
+  event::Event e = syscall_event(
+      Syscall::kMmap, {kBase, 8 * P, 5, 0x12 /* PRIVATE|FIXED */, 3, 0x3000}, int64_t(kBase));
   EXPECT_EQ(call_text(e, "/usr/lib/libfoo.so"),
             "mmap(0x7f0000000000, 32K, r-x, MAP_PRIVATE|MAP_FIXED, 3</usr/lib/libfoo.so>, "
             "0x3000)");
@@ -90,8 +89,8 @@ TEST_F(LogText, FileMmapShowsThePathBehindTheFd) {
 }
 
 TEST_F(LogText, FailedCall) {
-  event::Event e = syscall_event(Syscall::kMmap, {0, uint64_t(1) << 40, 3, 0x22, uint64_t(-1), 0},
-                                 -12);
+  event::Event e =
+      syscall_event(Syscall::kMmap, {0, uint64_t(1) << 40, 3, 0x22, uint64_t(-1), 0}, -12);
   e.flags = MT_F_NO_WINDOW;
   EXPECT_EQ(result_text(e), "= -1 ENOMEM");
   std::string out = unwrapped(text(e));
@@ -134,7 +133,8 @@ TEST_F(LogText, AWrappedCallPutsTheResultOnItsOwnLine) {
 TEST_F(LogText, ShortLineIsNotWrapped) {
   event::Event e = syscall_event(Syscall::kMunmap, {kBase, 8 * P}, 0);
   e.comm = "a";
-  EXPECT_EQ(text(e), "03:04:06.500000   1.500000 a[4242/4243] munmap(0x7f0000000000, 32K) = 0 <2.5us>\n");
+  EXPECT_EQ(text(e),
+            "03:04:06.500000   1.500000 a[4242/4243] munmap(0x7f0000000000, 32K) = 0 <2.5us>\n");
 }
 
 TEST_F(LogText, LayoutRecordsAreNotLogged) {
@@ -182,8 +182,7 @@ TEST_F(LogText, ExitStatusAndSignals) {
   e.exit_code = 9;
   EXPECT_NE(text(e).find("exit killed by SIGKILL\n"), std::string::npos) << text(e);
   e.exit_code = 0x80 | 11;
-  EXPECT_NE(text(e).find("exit killed by SIGSEGV (core dumped)\n"), std::string::npos)
-      << text(e);
+  EXPECT_NE(text(e).find("exit killed by SIGSEGV (core dumped)\n"), std::string::npos) << text(e);
 }
 
 TEST_F(LogText, ExitMmap) {
@@ -241,8 +240,8 @@ TEST_F(LogText, StackLineShowsCallerFramesCount) {
 
 TEST_F(LogText, StackLineIsCutToTheWidth) {
   symbolize::Stack s = app_stack();
-  s.frames[1].symbol = "std::vector<std::pair<std::string, std::map<int, long>>>::" +
-                       std::string(120, 'x') + "()";
+  s.frames[1].symbol =
+      "std::vector<std::pair<std::string, std::map<int, long>>>::" + std::string(120, 'x') + "()";
   std::string out = text(anon_mmap_4m(), s);
   std::string stack = lines_of(out).back();
   EXPECT_EQ(stack.rfind("    by std::vector<", 0), 0u) << stack;
@@ -260,9 +259,8 @@ TEST_F(LogText, WrapKeepsEveryWordOfALongLine) {
   // A path with spaces: the line is broken at spaces and nothing is lost.
   std::string path = "/srv/data/some directory with spaces/and a long file name that goes on/" +
                      std::string("segment.") + "bin";
-  event::Event e =
-      syscall_event(Syscall::kMmap, {0, 64 * kMiB, 1, 0x01 /* MAP_SHARED */, 7, 0x100000},
-                    int64_t(kBase));
+  event::Event e = syscall_event(
+      Syscall::kMmap, {0, 64 * kMiB, 1, 0x01 /* MAP_SHARED */, 7, 0x100000}, int64_t(kBase));
   e.comm = "data-loader";
   std::string out = text(e, {}, path);
   auto lines = lines_of(out);
@@ -270,15 +268,19 @@ TEST_F(LogText, WrapKeepsEveryWordOfALongLine) {
   for (const auto& l : lines) EXPECT_LE(columns(l), 100u) << l;
   for (size_t i = 1; i < lines.size(); i++) EXPECT_EQ(lines[i].rfind("      ", 0), 0u) << lines[i];
   std::string full = "mmap(NULL, 64M, r--, MAP_SHARED, 7<" + path + ">, 0x100000) = 0x7f0000000000";
-  EXPECT_EQ(words_of(out), words_of("03:04:06.500000 1.500000 data-loader[4242/4243] " + full +
-                                    " <2.5us>"));
+  EXPECT_EQ(words_of(out),
+            words_of("03:04:06.500000 1.500000 data-loader[4242/4243] " + full + " <2.5us>"));
 }
 
+// BUG (fails on purpose): src/render/log_text.cpp wrap() only breaks at spaces; when the
+// piece before the overflow has no space (a path longer than the line) it appends the whole
+// rest unbroken, so the line is wider than 100 columns (DESIGN.md: human output fits 100).
 TEST_F(LogText, VeryLongFilePathFitsTheWidthAndLosesNothing) {
   // A realistic deep path without spaces, longer than a whole line.
-  std::string path = "/home/builder/.cache/bazel/_bazel_builder/3f2a1c9e8d7b6a5f4e3d2c1b0a998877/"
-                     "execroot/__main__/bazel-out/k8-opt/bin/external/com_github_project/"
-                     "libproject_internal_shared_library_with_a_long_name.so";
+  std::string path =
+      "/home/builder/.cache/bazel/_bazel_builder/3f2a1c9e8d7b6a5f4e3d2c1b0a998877/"
+      "execroot/__main__/bazel-out/k8-opt/bin/external/com_github_project/"
+      "libproject_internal_shared_library_with_a_long_name.so";
   ASSERT_GT(path.size(), 150u);
   event::Event e = syscall_event(Syscall::kMmap, {0, 2 * kMiB, 5, 0x02, 3, 0}, int64_t(kBase));
   std::string out = text(e, {}, path);

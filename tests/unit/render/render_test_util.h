@@ -53,10 +53,9 @@ inline event::Event syscall_event(event::Syscall s, std::initializer_list<uint64
 }
 
 inline event::Event anon_mmap_4m() {
-  event::Event e = syscall_event(event::Syscall::kMmap,
-                                 {0, 4 * kMiB, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */,
-                                  uint64_t(-1), 0},
-                                 int64_t(kBase));
+  event::Event e = syscall_event(
+      event::Syscall::kMmap,
+      {0, 4 * kMiB, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, uint64_t(-1), 0}, int64_t(kBase));
   e.ranges = {{kBase, kBase + 4 * kMiB}};
   event::WindowVma v;
   v.start = kBase;

@@ -18,8 +18,7 @@ using nlohmann::json;
 constexpr uint64_t kMapPrivate = 0x02, kMapAnonymous = 0x20;
 
 event::Event anon_mmap(uint64_t length) {
-  return syscall_event(Syscall::kMmap,
-                       {0, length, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0},
+  return syscall_event(Syscall::kMmap, {0, length, 3, kMapPrivate | kMapAnonymous, uint64_t(-1), 0},
                        int64_t(kBase));
 }
 
@@ -44,8 +43,8 @@ TraceSummary typical() {
   s.add(failed);
   s.add(syscall_event(Syscall::kMunmap, {kBase, 2 * P}, 0));
   s.add(brk_up(0x55555557a000, 0x21000));
-  event::Event down = syscall_event(Syscall::kBrk, {0x55555559b000 - 0x10000},
-                                    int64_t(0x55555559b000 - 0x10000));
+  event::Event down =
+      syscall_event(Syscall::kBrk, {0x55555559b000 - 0x10000}, int64_t(0x55555559b000 - 0x10000));
   down.ranges = {{0x55555559b000 - 0x10000, 0x55555559b000}};
   s.add(down);
   event::Event fork = task_event(Kind::kFork);
@@ -87,6 +86,9 @@ TEST(Summary, MappedBytesInTheText) {
       << text;
 }
 
+// BUG (fails on purpose): src/render/summary.cpp TraceSummary::add() files every mapped byte
+// that event::is_anonymous() does not claim as file-backed, and is_anonymous() is false for
+// every mremap: growth of anonymous memory is reported as "file-backed".
 TEST(Summary, MremapGrowOfAnonymousMemoryIsAnonymous) {
   // glibc's realloc of a large block grows its anonymous mapping with mremap: the window
   // shows the result is anonymous memory, not a file.
@@ -142,8 +144,7 @@ TEST(Summary, IncompleteWindows) {
   whole.flags = MT_F_WHOLE_MM;  // expected for mlockall, not a failure to read
   s.add(whole);
   EXPECT_EQ(s.json()["windows_incomplete"], 1);
-  EXPECT_NE(s.text().find("windows incomplete (VMA read busy or overflowed): 1"),
-            std::string::npos)
+  EXPECT_NE(s.text().find("windows incomplete (VMA read busy or overflowed): 1"), std::string::npos)
       << s.text();
   TraceSummary clean = typical();
   EXPECT_EQ(clean.json()["windows_incomplete"], 0);
@@ -175,8 +176,7 @@ TEST(Summary, Processes) {
   child.comm = "child";
   s.add(child);
   EXPECT_EQ(s.json()["processes"][1]["comm"], "child");
-  EXPECT_NE(s.text().find("processes: workload[4242], child[5000]"), std::string::npos)
-      << s.text();
+  EXPECT_NE(s.text().find("processes: workload[4242], child[5000]"), std::string::npos) << s.text();
 }
 
 TEST(Summary, JsonKeys) {
@@ -189,6 +189,8 @@ TEST(Summary, JsonKeys) {
     EXPECT_TRUE(j.contains(key)) << key;
 }
 
+// BUG (fails on purpose): src/render/summary.cpp text() wraps the "events:" line at 98
+// columns but builds "processes:" as one line of up to 8 comm[pid] entries (~210 columns).
 TEST(Summary, TextLinesFitTheWidth) {
   TraceSummary s;
   for (uint8_t sys = MT_SYS_MMAP; sys < MT_SYS_COUNT; sys++) {

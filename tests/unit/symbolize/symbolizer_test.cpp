@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <climits>
-#include <iostream>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -74,8 +73,8 @@ class SymbolizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // An anonymous executable page, as a JIT would have.
-    jit_ = mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    jit_ = mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                -1, 0);
     ASSERT_NE(jit_, MAP_FAILED);
     // Anonymous data, not executable.
     data_ = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -126,15 +125,18 @@ TEST_F(SymbolizerTest, TwoFunctionsOfTheSameModule) {
   EXPECT_EQ(a2.symbol, a.symbol);
 }
 
+// BUG (fails on purpose): src/symbolize/symbolizer.cpp resolve() takes whichever alias
+// dwfl_module_addrinfo() returns; for libc's malloc that is "__libc_malloc", not "malloc".
 TEST_F(SymbolizerTest, MallocInLibc) {
   uint64_t addr = library_symbol("libc.so.6", "malloc");
   ASSERT_NE(addr, 0u);
   Frame f = symbols_.resolve(&layout_, addr);
   EXPECT_EQ(f.module, "libc.so.6");
   EXPECT_EQ(f.path.rfind('/'), f.path.size() - std::string("libc.so.6").size() - 1) << f.path;
-  // glibc exports malloc under two names at one address; either names this function.
-  EXPECT_TRUE(f.symbol == "malloc" || f.symbol == "__libc_malloc") << f.symbol;
-  std::cerr << "SYM " << f.symbol << "\n";
+  // glibc exports malloc under two global names at one address, malloc and __libc_malloc:
+  // the frame must read as the name callers use (perf, gdb and addr2line prefer the alias
+  // with the fewest leading underscores).
+  EXPECT_EQ(f.symbol, "malloc");
   EXPECT_EQ(f.offset, 0u);
   EXPECT_TRUE(symbols_.is_runtime(f));
 }
@@ -277,9 +279,9 @@ TEST_F(ResolveStack, SpWordAlreadyTheSecondFrameIsNotRepeated) {
 
 TEST_F(ResolveStack, SpWordOutsideExecutableMemoryIsIgnored) {
   int on_stack = 0;
-  for (uint64_t word : {address_of(data_) + 8, address_of(&on_stack),
-                        address_of(const_cast<int*>(&maptrail_test::sink)), uint64_t(0x1230),
-                        uint64_t(0)}) {
+  for (uint64_t word :
+       {address_of(data_) + 8, address_of(&on_stack),
+        address_of(const_cast<int*>(&maptrail_test::sink)), uint64_t(0x1230), uint64_t(0)}) {
     Stack s = resolve_stack(with_frames({malloc_, b_}, word), &layout_, symbols_);
     EXPECT_EQ(addrs(s), (std::vector<uint64_t>{malloc_, b_})) << std::hex << word;
   }
