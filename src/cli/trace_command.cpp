@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/child_process.h"
-#include "engine/layouts.h"
+#include "engine/engine.h"
 #include "procfs/process.h"
 #include "render/log_json.h"
 #include "render/log_text.h"
@@ -198,7 +198,7 @@ int run_trace(const TraceOptions& o) {
   bool colored = o.color == "always" || (o.color == "auto" && !o.json && output->is_terminal());
   style.color = colored ? render::Color::kAnsi : render::Color::kNone;
 
-  engine::Layouts layouts;
+  engine::Engine engine;
   symbolize::Symbolizer symbols;
   render::TraceSummary summary;
   bool output_ok = true;
@@ -212,12 +212,12 @@ int run_trace(const TraceOptions& o) {
       gated_pid = 0;
     }
     if (e.kind == event::Kind::kLayout) {
-      layouts.apply(e);
+      engine.apply(e);
       return;
     }
     summary.add(e);
     const model::AddressSpace* before =
-        e.kind == event::Kind::kSyscall ? layouts.find_or_seed(e.mm, e.pid) : nullptr;
+        e.kind == event::Kind::kSyscall ? engine.find_or_seed(e.mm, e.pid) : nullptr;
     if (output_ok && shown(o, e, before)) {
       symbolize::Stack stack;
       if (e.kind == event::Kind::kSyscall) stack = symbolize::resolve_stack(e, before, symbols);
@@ -225,7 +225,7 @@ int run_trace(const TraceOptions& o) {
       output_ok = output->write(o.json ? render::log_json(view, clock)
                                        : render::log_text(view, clock, style));
     }
-    layouts.apply(e);
+    engine.apply(e);
   };
 
   int child_status = 0;

@@ -216,7 +216,7 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
                          paint(c, Style::kSyscall, "exit_mmap"), e.child_mm);
       break;
     case Kind::kLayout:
-      return "";  // internal: feeds the layouts, not the log
+      return "";  // internal: feeds the engine, not the log
     case Kind::kLost: {
       std::string detail;
       for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)

@@ -1,4 +1,4 @@
-#include "engine/layouts.h"
+#include "engine/engine.h"
 
 #include <cstdint>
 #include <string>
@@ -82,7 +82,7 @@ Spans spans(const model::AddressSpace* space) {
 }
 
 // Three VMAs: a library's text and data, then an anonymous mapping with a gap before it.
-void seed_three(Layouts& layouts, uint64_t mm = kMm) {
+void seed_three(Engine& layouts, uint64_t mm = kMm) {
   layouts.apply(call(Syscall::kMmap, {{kBase, kBase + 4 * P}},
                      {file(kBase, kBase + 2 * P, 0, "/usr/lib/libx.so", kRx),
                       file(kBase + 2 * P, kBase + 4 * P, 2, "/usr/lib/libx.so")},
@@ -91,8 +91,8 @@ void seed_three(Layouts& layouts, uint64_t mm = kMm) {
                      {anon(kBase + 8 * P, kBase + 16 * P)}, mm));
 }
 
-TEST(Layouts, NothingForAnUnknownMm) {
-  Layouts layouts;
+TEST(Engine, NothingForAnUnknownMm) {
+  Engine layouts;
   EXPECT_EQ(layouts.find(kMm), nullptr);
   EXPECT_EQ(layouts.size(), 0u);
   EXPECT_EQ(layouts.find_or_seed(0, kPid), nullptr);
@@ -102,8 +102,8 @@ TEST(Layouts, NothingForAnUnknownMm) {
   EXPECT_EQ(layouts.size(), 1u);
 }
 
-TEST(Layouts, WindowsBuildTheLayout) {
-  Layouts layouts;
+TEST(Engine, WindowsBuildTheLayout) {
+  Engine layouts;
   seed_three(layouts);
   const model::AddressSpace* space = layouts.find(kMm);
   ASSERT_NE(space, nullptr);
@@ -126,8 +126,8 @@ TEST(Layouts, WindowsBuildTheLayout) {
   EXPECT_EQ(model::perms_string(heap->perms), "rw-p");
 }
 
-TEST(Layouts, AWindowReplacesWhatItCovers) {
-  Layouts layouts;
+TEST(Engine, AWindowReplacesWhatItCovers) {
+  Engine layouts;
   seed_three(layouts);
   // mprotect(kBase + 10P, 2P, PROT_READ): the kernel splits the anonymous VMA in three.
   layouts.apply(
@@ -158,8 +158,8 @@ TEST(Layouts, AWindowReplacesWhatItCovers) {
   EXPECT_EQ(layouts.windows_applied(), 5u);
 }
 
-TEST(Layouts, AWindowCanMergeWithANeighbour) {
-  Layouts layouts;
+TEST(Engine, AWindowCanMergeWithANeighbour) {
+  Engine layouts;
   seed_three(layouts);
   // mmap right after the anonymous VMA with the same flags: the kernel extends it.
   layouts.apply(call(Syscall::kMmap, {{kBase + 16 * P, kBase + 20 * P}},
@@ -169,8 +169,8 @@ TEST(Layouts, AWindowCanMergeWithANeighbour) {
                                              {kBase + 8 * P, kBase + 20 * P}}));
 }
 
-TEST(Layouts, ApplyingTheSameWindowTwiceChangesNothing) {
-  Layouts layouts;
+TEST(Engine, ApplyingTheSameWindowTwiceChangesNothing) {
+  Engine layouts;
   seed_three(layouts);
   event::Event e =
       call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 12 * P}},
@@ -182,24 +182,27 @@ TEST(Layouts, ApplyingTheSameWindowTwiceChangesNothing) {
   EXPECT_EQ(*layouts.find(kMm), once);
 }
 
-TEST(Layouts, CallsWithoutAWindowChangeNothing) {
-  Layouts layouts;
+TEST(Engine, CallsWithoutAWindowChangeNothing) {
+  Engine layouts;
   event::Event e = call(Syscall::kMadvise, {}, {});
   e.flags = MT_F_NO_WINDOW;
   layouts.apply(e);
-  EXPECT_EQ(layouts.size(), 0u);
+  // The space is known from now on (seeded from /proc, empty for a pid that does not exist),
+  // but no window was applied.
+  EXPECT_EQ(layouts.size(), 1u);
+  EXPECT_TRUE(layouts.find(kMm)->empty());
   EXPECT_EQ(layouts.windows_applied(), 0u);
   EXPECT_EQ(layouts.windows_incomplete(), 0u);
   // mm 0: a kernel thread or an exiting task has no address space.
   layouts.apply(call(Syscall::kMmap, {{kBase, kBase + P}}, {anon(kBase, kBase + P)}, 0));
-  EXPECT_EQ(layouts.size(), 0u);
+  EXPECT_EQ(layouts.size(), 1u);
   EXPECT_EQ(layouts.find(0), nullptr);
 }
 
-TEST(Layouts, IncompleteWindowIsCountedAndNotApplied) {
+TEST(Engine, IncompleteWindowIsCountedAndNotApplied) {
   for (uint16_t flag : {uint16_t(MT_F_WINDOW_BUSY), uint16_t(MT_F_WINDOW_OVERFLOW),
                         uint16_t(MT_F_WINDOW_HOLE), uint16_t(MT_F_NAMES_TRUNCATED)}) {
-    Layouts layouts;
+    Engine layouts;
     seed_three(layouts);
     model::AddressSpace before = *layouts.find(kMm);
     // A busy read reports no VMAs at all; applying it would erase the anonymous mapping.
@@ -212,8 +215,8 @@ TEST(Layouts, IncompleteWindowIsCountedAndNotApplied) {
   }
 }
 
-TEST(Layouts, ForkCopiesTheParentsLayout) {
-  Layouts layouts;
+TEST(Engine, ForkCopiesTheParentsLayout) {
+  Engine layouts;
   seed_three(layouts);
   layouts.apply(task(Kind::kFork, kMm, kChildMm));
   ASSERT_NE(layouts.find(kChildMm), nullptr);
@@ -225,8 +228,8 @@ TEST(Layouts, ForkCopiesTheParentsLayout) {
   EXPECT_EQ(layouts.find(kMm)->size(), 3u);
 }
 
-TEST(Layouts, ForkSharingTheMmCopiesNothing) {
-  Layouts layouts;
+TEST(Engine, ForkSharingTheMmCopiesNothing) {
+  Engine layouts;
   seed_three(layouts);
   // vfork / CLONE_VM: the child runs in the parent's mm.
   layouts.apply(task(Kind::kFork, kMm, kMm, MT_F_THREAD_SHARED_VM));
@@ -241,14 +244,14 @@ TEST(Layouts, ForkSharingTheMmCopiesNothing) {
   EXPECT_EQ(layouts.find(kMm)->size(), 3u);
 }
 
-TEST(Layouts, ForkOfAnUnknownParentCreatesNothing) {
-  Layouts layouts;
+TEST(Engine, ForkOfAnUnknownParentCreatesNothing) {
+  Engine layouts;
   layouts.apply(task(Kind::kFork, kMm, kChildMm));
   EXPECT_EQ(layouts.find(kChildMm), nullptr);
 }
 
-TEST(Layouts, ForkReplacesAStaleChildLayout) {
-  Layouts layouts;
+TEST(Engine, ForkReplacesAStaleChildLayout) {
+  Engine layouts;
   seed_three(layouts);
   // An mm address reused after an earlier process's mm was freed without exit_mmap seen.
   layouts.apply(call(Syscall::kMmap, {{0x10000, 0x11000}}, {anon(0x10000, 0x11000)}, kChildMm));
@@ -256,8 +259,8 @@ TEST(Layouts, ForkReplacesAStaleChildLayout) {
   EXPECT_EQ(*layouts.find(kChildMm), *layouts.find(kMm));
 }
 
-TEST(Layouts, ExecResetsTheLayout) {
-  Layouts layouts;
+TEST(Engine, ExecResetsTheLayout) {
+  Engine layouts;
   seed_three(layouts);
   // At sched_process_exec the task already runs in its new mm (h.mm == child_mm).
   layouts.apply(task(Kind::kExec, kMm, kMm));
@@ -269,8 +272,8 @@ TEST(Layouts, ExecResetsTheLayout) {
   EXPECT_EQ(spans(layouts.find(kMm)), (Spans{{0x555555559000, 0x55555557a000}}));
 }
 
-TEST(Layouts, ExecLayoutRecordFillsTheNewImage) {
-  Layouts layouts;
+TEST(Engine, ExecLayoutRecordFillsTheNewImage) {
+  Engine layouts;
   seed_three(layouts);
   layouts.apply(task(Kind::kExec, kMm, kMm));
   event::Event layout =
@@ -292,8 +295,8 @@ TEST(Layouts, ExecLayoutRecordFillsTheNewImage) {
   EXPECT_EQ(space->find(kBase), nullptr) << "nothing of the old image";
 }
 
-TEST(Layouts, IncompleteLayoutRecordIsCounted) {
-  Layouts layouts;
+TEST(Engine, IncompleteLayoutRecordIsCounted) {
+  Engine layouts;
   seed_three(layouts);
   event::Event layout = call(Syscall::kNone, {}, {anon(0x555555559000, 0x55555557a000)});
   layout.kind = Kind::kLayout;
@@ -305,8 +308,8 @@ TEST(Layouts, IncompleteLayoutRecordIsCounted) {
       << "an incomplete layout must not leave the old layout in place";
 }
 
-TEST(Layouts, ExitMmapDropsTheLayout) {
-  Layouts layouts;
+TEST(Engine, ExitMmapDropsTheLayout) {
+  Engine layouts;
   seed_three(layouts);
   seed_three(layouts, kChildMm);
   EXPECT_EQ(layouts.size(), 2u);
@@ -324,8 +327,8 @@ TEST(Layouts, ExitMmapDropsTheLayout) {
   EXPECT_NE(layouts.find(kMm), nullptr);
 }
 
-TEST(Layouts, MremapMoveUpdatesBothPlaces) {
-  Layouts layouts;
+TEST(Engine, MremapMoveUpdatesBothPlaces) {
+  Engine layouts;
   seed_three(layouts);
   // mremap(kBase + 8P, 8P, 8P, MREMAP_MAYMOVE) -> kBase + 64P. The decoder delivers the
   // window VMAs of both ranges in address order: the old place now has none.
@@ -341,8 +344,8 @@ TEST(Layouts, MremapMoveUpdatesBothPlaces) {
   EXPECT_EQ(layouts.windows_applied(), 3u);
 }
 
-TEST(Layouts, MremapMoveNextToNeighbours) {
-  Layouts layouts;
+TEST(Engine, MremapMoveNextToNeighbours) {
+  Engine layouts;
   seed_three(layouts);
   layouts.apply(call(Syscall::kMmap, {{kBase + 30 * P, kBase + 31 * P}},
                      {anon(kBase + 30 * P, kBase + 31 * P, kRo)}));
@@ -363,8 +366,8 @@ TEST(Layouts, MremapMoveNextToNeighbours) {
   EXPECT_EQ(model::perms_string(layouts.find(kMm)->find(kBase + 30 * P)->perms), "r--p");
 }
 
-TEST(Layouts, MremapInPlaceShrink) {
-  Layouts layouts;
+TEST(Engine, MremapInPlaceShrink) {
+  Engine layouts;
   seed_three(layouts);
   // mremap(kBase + 8P, 8P, 2P, 0): one range covering the old size.
   event::Event e = call(Syscall::kMremap, {{kBase + 8 * P, kBase + 16 * P}},
@@ -375,13 +378,147 @@ TEST(Layouts, MremapInPlaceShrink) {
                                              {kBase + 8 * P, kBase + 10 * P}}));
 }
 
-TEST(Layouts, SpacesAreKeptApart) {
-  Layouts layouts;
+TEST(Engine, SpacesAreKeptApart) {
+  Engine layouts;
   seed_three(layouts, kMm);
   layouts.apply(call(Syscall::kMmap, {{kBase + 100 * P, kBase + 101 * P}},
                      {anon(kBase + 100 * P, kBase + 101 * P)}, kChildMm));
   EXPECT_EQ(layouts.find(kMm)->size(), 3u);
   EXPECT_EQ(spans(layouts.find(kChildMm)), (Spans{{kBase + 100 * P, kBase + 101 * P}}));
+}
+
+}  // namespace
+}  // namespace maptrail::engine
+
+namespace maptrail::engine {
+namespace {
+
+// A system to read from that the test controls: what /proc would say now.
+class FakeKernel : public KernelView {
+ public:
+  std::vector<model::Vma> now;
+  int full_reads = 0, range_reads = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_read;
+  bool gone = false;
+
+  Result<std::vector<model::Vma>> read_maps(pid_t) override {
+    full_reads++;
+    if (gone) return Error{ENOENT, "gone"};
+    return now;
+  }
+  Result<std::vector<model::Vma>> read_range(pid_t, uint64_t lo, uint64_t hi) override {
+    range_reads++;
+    ranges_read.emplace_back(lo, hi);
+    if (gone) return Error{ESRCH, "gone"};
+    std::vector<model::Vma> out;
+    for (const auto& v : now)
+      if (v.intersects(lo, hi)) out.push_back(v);
+    return out;
+  }
+};
+
+model::Vma proc_anon(uint64_t start, uint64_t end, uint8_t perms = model::kRead | model::kWrite) {
+  model::Vma v;
+  v.start = start;
+  v.end = end;
+  v.perms = perms;
+  return v;
+}
+
+TEST(EngineRepair, SeedsFromTheKernelViewOnFirstSight) {
+  FakeKernel kernel;
+  kernel.now = {proc_anon(kBase, kBase + 4 * P)};
+  Engine engine(&kernel);
+  engine.apply(call(Syscall::kMadvise, {}, {}));  // no window: only makes the space known
+  ASSERT_NE(engine.find(kMm), nullptr);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 4 * P}}));
+  EXPECT_EQ(engine.counters().seeds, 1u);
+  EXPECT_EQ(engine.mm_of(kPid), kMm);
+}
+
+TEST(EngineRepair, BusyWindowIsReadFromTheKernelOverItsRange) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  // The kernel now has the anonymous region split in two; the event could not say so.
+  kernel.now = {proc_anon(kBase + 8 * P, kBase + 10 * P),
+                proc_anon(kBase + 10 * P, kBase + 16 * P, model::kRead)};
+  event::Event busy = call(Syscall::kMprotect, {{kBase + 10 * P, kBase + 16 * P}}, {});
+  busy.flags = MT_F_WINDOW_BUSY;
+  engine.apply(busy);
+  ASSERT_EQ(kernel.ranges_read.size(), 1u);
+  EXPECT_EQ(kernel.ranges_read[0], std::make_pair(kBase + 10 * P - 1, kBase + 16 * P + 1));
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                            {kBase + 2 * P, kBase + 4 * P},
+                                            {kBase + 8 * P, kBase + 10 * P},
+                                            {kBase + 10 * P, kBase + 16 * P}}));
+  EXPECT_EQ(engine.find(kMm)->find(kBase + 12 * P)->perms, model::kRead);
+  EXPECT_EQ(engine.counters().windows_incomplete, 1u);
+  EXPECT_EQ(engine.counters().repairs, 1u);
+}
+
+TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.gone = true;
+  event::Event busy = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 16 * P}}, {});
+  busy.flags = MT_F_WINDOW_HOLE;
+  engine.apply(busy);
+  EXPECT_EQ(engine.counters().repair_failures, 1u);
+  EXPECT_EQ(engine.counters().repairs, 0u);
+}
+
+TEST(EngineRepair, MlockallResyncsTheWholeSpace) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase, kBase + 16 * P)};
+  event::Event all = call(Syscall::kMlockall, {}, {});
+  all.flags = MT_F_WHOLE_MM;
+  int before = kernel.full_reads;
+  engine.apply(all);
+  EXPECT_EQ(kernel.full_reads, before + 1);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 16 * P}}));
+  EXPECT_EQ(engine.counters().resyncs, 1u);
+}
+
+TEST(EngineRepair, LossResyncsEverySpace) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  seed_three(engine, kChildMm);
+  kernel.now = {proc_anon(kBase + 32 * P, kBase + 33 * P)};
+  event::Event lost;
+  lost.kind = Kind::kLost;
+  lost.lost_total = 3;
+  engine.apply(lost);
+  EXPECT_EQ(engine.counters().resyncs, 2u);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase + 32 * P, kBase + 33 * P}}));
+  EXPECT_EQ(spans(engine.find(kChildMm)), (Spans{{kBase + 32 * P, kBase + 33 * P}}));
+}
+
+TEST(EngineRepair, ForkLeavesOutDontforkAreas) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  engine.apply(call(Syscall::kMmap, {{kBase, kBase + 2 * P}}, {anon(kBase, kBase + 2 * P)}));
+  engine.apply(call(Syscall::kMadvise, {{kBase + 4 * P, kBase + 6 * P}},
+                    {anon(kBase + 4 * P, kBase + 6 * P, kRw | 0x00020000 /* VM_DONTCOPY */)}));
+  engine.apply(task(Kind::kFork, kMm, kChildMm));
+  EXPECT_EQ(spans(engine.find(kChildMm)), (Spans{{kBase, kBase + 2 * P}}));
+  EXPECT_EQ(engine.mm_of(kPid - 1), kChildMm);
+  EXPECT_EQ(spans(engine.find(kMm)),
+            (Spans{{kBase, kBase + 2 * P}, {kBase + 4 * P, kBase + 6 * P}}));
+}
+
+TEST(EngineRepair, ChangesCountEveryEventOfASpace) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  EXPECT_EQ(engine.changes(kMm), 0u);
+  seed_three(engine);
+  EXPECT_EQ(engine.changes(kMm), 2u);
+  engine.apply(call(Syscall::kMunmap, {{kBase, kBase + P}}, {}));
+  EXPECT_EQ(engine.changes(kMm), 3u);
 }
 
 }  // namespace

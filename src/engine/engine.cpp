@@ -1,0 +1,187 @@
+#include "engine/engine.h"
+
+namespace maptrail::engine {
+
+namespace {
+
+constexpr uint64_t kVmDontCopy = 0x00020000;  // MADV_DONTFORK: not inherited by a fork child
+
+std::vector<model::Vma> proc_vmas(const event::Event& e) {
+  std::vector<model::Vma> vmas;
+  vmas.reserve(e.vmas.size());
+  for (const auto& w : e.vmas) vmas.push_back(event::to_proc_vma(w, e));
+  return vmas;
+}
+
+// The VMAs of a window that belong to one of its ranges: those intersecting [lo-1, hi].
+std::vector<model::Vma> in_window(const std::vector<model::Vma>& vmas, const event::Range& r) {
+  std::vector<model::Vma> out;
+  for (const auto& v : vmas)
+    if (v.intersects(r.lo ? r.lo - 1 : 0, r.hi + 1)) out.push_back(v);
+  return out;
+}
+
+}  // namespace
+
+Engine::Engine(KernelView* kernel) {
+  if (!kernel) {
+    own_kernel_ = std::make_unique<ProcKernelView>();
+    kernel = own_kernel_.get();
+  }
+  kernel_ = kernel;
+}
+
+Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
+  auto [it, inserted] = spaces_.try_emplace(mm);
+  if (inserted) {
+    it->second.owner = pid;
+    if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
+      it->second.vmas.assign(std::move(*seed));
+      counters_.seeds++;
+    }
+  }
+  if (pid) {
+    it->second.owner = pid;
+    mm_of_pid_[pid] = mm;
+  }
+  return it->second;
+}
+
+const model::AddressSpace* Engine::find(uint64_t mm) const {
+  auto it = spaces_.find(mm);
+  return it == spaces_.end() ? nullptr : &it->second.vmas;
+}
+
+const model::AddressSpace* Engine::find_or_seed(uint64_t mm, pid_t pid) {
+  if (mm == 0) return nullptr;
+  return &space_for(mm, pid).vmas;
+}
+
+std::optional<uint64_t> Engine::mm_of(pid_t pid) const {
+  auto it = mm_of_pid_.find(pid);
+  if (it == mm_of_pid_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t Engine::changes(uint64_t mm) const {
+  auto it = spaces_.find(mm);
+  return it == spaces_.end() ? 0 : it->second.changes;
+}
+
+void Engine::adopt(pid_t pid, uint64_t mm) {
+  space_for(mm, pid);
+}
+
+Result<void> Engine::resync(uint64_t mm, pid_t pid) {
+  auto maps = kernel_->read_maps(pid);
+  if (!maps) return maps.error();
+  Space& space = spaces_[mm];
+  space.owner = pid;
+  space.vmas.assign(std::move(*maps));
+  space.changes++;
+  counters_.resyncs++;
+  return {};
+}
+
+void Engine::forget_pid(pid_t pid) {
+  mm_of_pid_.erase(pid);
+  kernel_->forget(pid);
+}
+
+void Engine::apply_window(Space& space, const event::Event& e) {
+  auto vmas = proc_vmas(e);
+  for (const auto& r : e.ranges) space.vmas.replace_window(r.lo, r.hi, in_window(vmas, r));
+  counters_.windows_applied++;
+}
+
+// The kernel could not give the whole window: read those ranges as they are now. Later
+// events replay on top, so the space ends up right even though this read is newer than the
+// event (windows are idempotent and replace whole ranges).
+void Engine::repair_window(Space& space, const event::Event& e) {
+  counters_.windows_incomplete++;
+  if (e.flags & MT_F_WHOLE_MM) {
+    if (resync(e.mm, e.pid))
+      counters_.repairs++;
+    else
+      counters_.repair_failures++;
+    return;
+  }
+  for (const auto& r : e.ranges) {
+    auto now = kernel_->read_range(e.pid, r.lo ? r.lo - 1 : 0, r.hi + 1);
+    if (!now) {
+      counters_.repair_failures++;
+      return;
+    }
+    space.vmas.replace_window(r.lo, r.hi, *now);
+  }
+  counters_.repairs++;
+}
+
+void Engine::apply(const event::Event& e) {
+  using event::Kind;
+  switch (e.kind) {
+    case Kind::kSyscall: {
+      if (e.mm == 0) return;
+      Space& space = space_for(e.mm, e.pid);
+      if (e.flags & MT_F_NO_WINDOW) return;
+      if (e.window_complete())
+        apply_window(space, e);
+      else
+        repair_window(space, e);
+      space.changes++;
+      return;
+    }
+    case Kind::kFork: {
+      mm_of_pid_[e.child_pid] = e.child_mm;
+      if (e.flags & MT_F_THREAD_SHARED_VM) return;  // CLONE_VM: the same space
+      auto parent = spaces_.find(e.mm);
+      if (parent == spaces_.end()) return;
+      std::vector<model::Vma> inherited;
+      for (const auto& v : parent->second.vmas)
+        if (!(v.vm_flags & kVmDontCopy)) inherited.push_back(v);
+      Space& child = spaces_[e.child_mm];
+      child.vmas.assign(std::move(inherited));
+      child.owner = e.child_pid;
+      child.changes++;
+      return;
+    }
+    case Kind::kExec:
+      kernel_->forget(e.pid);
+      mm_of_pid_[e.pid] = e.child_mm;
+      spaces_.erase(e.child_mm);  // the layout record that follows fills it
+      return;
+    case Kind::kLayout: {
+      if (e.mm == 0) return;
+      Space& space = spaces_[e.mm];
+      space.owner = e.pid;
+      space.changes++;
+      mm_of_pid_[e.pid] = e.mm;
+      if (e.window_complete()) {
+        space.vmas.assign(proc_vmas(e));
+      } else {
+        counters_.windows_incomplete++;
+        space.vmas.clear();  // nothing of an older image may survive a failed read
+        if (resync(e.mm, e.pid))
+          counters_.repairs++;
+        else
+          counters_.repair_failures++;
+      }
+      return;
+    }
+    case Kind::kExit:
+      forget_pid(e.pid);
+      return;
+    case Kind::kExitMmap:
+      spaces_.erase(e.child_mm);
+      return;
+    case Kind::kLost:
+      // Some change of some space is missing: read every space again.
+      for (auto& [mm, space] : spaces_)
+        if (space.owner) (void)resync(mm, space.owner);
+      return;
+    case Kind::kThread:
+      return;
+  }
+}
+
+}  // namespace maptrail::engine

@@ -1,0 +1,75 @@
+// The live model of every traced address space (DESIGN.md principles 1-3): keyed by mm,
+// seeded from /proc the first time a space is seen, then changed only by the windows the
+// kernel reported. Windows the kernel could not read whole (another thread held the lock,
+// too many VMAs, a hole of unknown extent) are repaired from /proc at once and counted; a
+// loss of records resyncs every space. Fork copies, exec starts afresh from the kernel's
+// layout record, exit_mmap ends a space.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "engine/kernel_view.h"
+#include "event/event.h"
+#include "model/address_space.h"
+
+namespace maptrail::engine {
+
+struct EngineCounters {
+  uint64_t windows_applied = 0;
+  uint64_t windows_incomplete = 0;  // busy, overflowed, holes, mlockall: repaired from /proc
+  uint64_t repairs = 0;             // incomplete windows repaired
+  uint64_t repair_failures = 0;     // could not be repaired (the process was gone)
+  uint64_t seeds = 0;               // spaces first read from /proc
+  uint64_t resyncs = 0;             // whole spaces re-read (after a loss, mlockall)
+};
+
+class Engine {
+ public:
+  // Reads the system through `kernel`; nullptr: through /proc (ProcKernelView).
+  explicit Engine(KernelView* kernel = nullptr);
+
+  void apply(const event::Event& e);
+
+  // The model of an address space, or nullptr.
+  const model::AddressSpace* find(uint64_t mm) const;
+  // Seeds mm from /proc/PID/maps if it has not been seen yet.
+  const model::AddressSpace* find_or_seed(uint64_t mm, pid_t pid);
+  // The address space a process has, as the events told (exec and fork change it).
+  std::optional<uint64_t> mm_of(pid_t pid) const;
+  // Events applied to a space so far: a change between two reads means it moved.
+  uint64_t changes(uint64_t mm) const;
+  // Re-reads a whole space from /proc/PID/maps.
+  Result<void> resync(uint64_t mm, pid_t pid);
+  // Associates a process with a space before any event did (a -p target at start).
+  void adopt(pid_t pid, uint64_t mm);
+
+  const EngineCounters& counters() const { return counters_; }
+  size_t size() const { return spaces_.size(); }
+  uint64_t windows_applied() const { return counters_.windows_applied; }
+  uint64_t windows_incomplete() const { return counters_.windows_incomplete; }
+
+ private:
+  struct Space {
+    model::AddressSpace vmas;
+    pid_t owner = 0;  // a process that has this mm, to read /proc through
+    uint64_t changes = 0;
+  };
+
+  Space& space_for(uint64_t mm, pid_t pid);
+  void apply_window(Space& space, const event::Event& e);
+  void repair_window(Space& space, const event::Event& e);
+  void forget_pid(pid_t pid);
+
+  std::unique_ptr<KernelView> own_kernel_;
+  KernelView* kernel_;
+  std::unordered_map<uint64_t, Space> spaces_;
+  std::unordered_map<pid_t, uint64_t> mm_of_pid_;
+  EngineCounters counters_;
+};
+
+}  // namespace maptrail::engine

@@ -1,0 +1,39 @@
+// What the engine reads from the running system: whole layouts (/proc/PID/maps) and exact
+// ranges (PROCMAP_QUERY). Behind an interface so the engine's logic is tested without /proc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "model/vma.h"
+#include "procfs/procmap_query.h"
+#include "util/result.h"
+
+namespace maptrail::engine {
+
+class KernelView {
+ public:
+  virtual ~KernelView() = default;
+  virtual Result<std::vector<model::Vma>> read_maps(pid_t pid) = 0;
+  // The VMAs intersecting [lo, hi) now.
+  virtual Result<std::vector<model::Vma>> read_range(pid_t pid, uint64_t lo, uint64_t hi) = 0;
+  // The process exec'd or exited: drop what is cached for it.
+  virtual void forget(pid_t) {}
+};
+
+// The real thing: /proc/PID/maps, and PROCMAP_QUERY (kernel 6.11+) on a descriptor kept per
+// process, falling back to filtering a full read on older kernels.
+class ProcKernelView : public KernelView {
+ public:
+  Result<std::vector<model::Vma>> read_maps(pid_t pid) override;
+  Result<std::vector<model::Vma>> read_range(pid_t pid, uint64_t lo, uint64_t hi) override;
+  void forget(pid_t pid) override { queries_.erase(pid); }
+
+ private:
+  std::map<pid_t, procfs::MapsQuery> queries_;
+};
+
+}  // namespace maptrail::engine
