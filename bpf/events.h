@@ -147,6 +147,16 @@ struct mt_task_event {
   char filename[MT_FILENAME_MAX]; /* exec: the path as given to execve */
 };
 
+/* A call between entry and exit, in the pending_calls map keyed by thread id. User space
+ * reads it to know whether a process is in the middle of changing its mappings. */
+struct mt_pending_call {
+  __u64 args[MT_MAX_ARGS];
+  __u64 enter_ns;
+  __u64 aux; /* brk: the break before the call; shmdt: end of the segment's VMA */
+  __u32 syscall;
+  __u32 tgid;
+};
+
 /* Biggest possible syscall record: bounds the per-CPU scratch buffer. */
 #define MT_SYSCALL_EVENT_MAX                                                               \
   (sizeof(struct mt_syscall_event) + MT_MAX_WINDOW_VMAS * sizeof(struct mt_vma) +          \
@@ -161,6 +171,7 @@ MT_STATIC_ASSERT(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_vma) == 56, "mt_vma ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_range) == 16, "mt_range ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8 + 8, "syscall ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_pending_call) == 72, "pending ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
 
 #endif /* MAPTRAIL_EVENTS_H */

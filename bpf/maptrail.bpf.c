@@ -50,20 +50,12 @@ struct {
   __type(value, __u8);
 } traced_tgids SEC(".maps");
 
-struct pending_call {
-  __u64 args[MT_MAX_ARGS];
-  __u64 enter_ns;
-  __u64 aux; /* brk: the break before the call; shmdt: end of the segment's VMA */
-  __u32 syscall;
-  __u32 pad;
-};
-
 /* Calls in flight, by thread id: enter stores, exit emits. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
   __type(key, __u32);
-  __type(value, struct pending_call);
+  __type(value, struct mt_pending_call);
 } pending_calls SEC(".maps");
 
 /* Records that did not fit in the ring buffer, per CPU, by syscall / lifecycle kind. */
@@ -137,8 +129,9 @@ static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2,
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (!is_traced(tgid)) return 1;
 
-  struct pending_call call = {};
+  struct mt_pending_call call = {};
   call.syscall = syscall;
+  call.tgid = tgid;
   call.args[0] = a0;
   call.args[1] = a1;
   call.args[2] = a2;
@@ -188,8 +181,9 @@ int enter_shmdt(struct trace_event_raw_sys_enter* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (!is_traced(tgid)) return 1;
-  struct pending_call call = {};
+  struct mt_pending_call call = {};
   call.syscall = MT_SYS_SHMDT;
+  call.tgid = tgid;
   call.args[0] = ctx->args[0];
   __u64 end = 0;
   bpf_find_vma(bpf_get_current_task_btf(), call.args[0], shm_end_cb, &end, 0);
@@ -528,7 +522,7 @@ static __always_inline bool advice_changes_layout(__u64 advice) {
 
 static __always_inline int on_exit(void* ctx, long ret) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
+  struct mt_pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
   if (!call) return 1;
 
   __u32 zero = 0;

@@ -49,6 +49,9 @@ int run(int argc, char** argv) {
   cmd->add_option("--min-size", min_size, "Only calls whose length is at least BYTES (K/M/G)");
   cmd->add_option("--duration", trace.duration, "Stop after SEC seconds")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--verify-every", trace.verify_every,
+                  "Check the model of every traced process against /proc every SEC seconds")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--ringbuf-size", ringbuf, "Kernel ring buffer size (default 16M)");
   cmd->add_option("--stack", stack, "Caller stacks: fp (frame pointers) or none")
       ->check(CLI::IsMember({"fp", "none", "dwarf"}));

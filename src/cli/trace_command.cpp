@@ -15,10 +15,12 @@
 
 #include "cli/child_process.h"
 #include "engine/engine.h"
+#include "engine/verifier.h"
 #include "procfs/process.h"
 #include "render/log_json.h"
 #include "render/log_text.h"
 #include "render/summary.h"
+#include "render/verify_json.h"
 #include "symbolize/stack.h"
 #include "trace/tracer.h"
 
@@ -232,6 +234,31 @@ int run_trace(const TraceOptions& o) {
   bool child_done = false;
   int exit_code = 0;
   uint64_t drain_started = 0;
+
+  // --verify-every: check each known process's model against /proc, in stream order.
+  engine::ProcKernelView verify_view;
+  engine::Verifier verifier(
+      engine, verify_view,
+      [&] {
+        for (int i = 0; i < 64; i++) {
+          auto n = (*tracer)->poll(0, handle);
+          if (!n || *n < trace::Tracer::kMaxRecordsPerPoll) break;
+        }
+      },
+      [&](pid_t pid) { return (*tracer)->in_flight(pid); });
+  uint64_t last_verify = monotonic_ns();
+  auto verify_all = [&] {
+    for (pid_t pid : engine.pids()) {
+      if (!procfs::process_exists(pid)) continue;
+      auto report = verifier.verify(pid);
+      summary.add_verify(report.ok, report.exact);
+      if (!output_ok) continue;
+      if (o.json)
+        output_ok = output->write(render::verify_json(report, clock, monotonic_ns()));
+      else if (!report.ok || !report.exact || !report.drift.empty())
+        output_ok = output->write(engine::format_report(report));
+    }
+  };
   while (true) {
     auto n = (*tracer)->poll(drain_started ? 0 : 50, handle);
     if (!n && n.error().err != EINTR) {
@@ -244,6 +271,11 @@ int run_trace(const TraceOptions& o) {
       fmt::print(stderr, "maptrail trace: {}\n", output->error());
       exit_code = 1;
       break;
+    }
+    if (o.verify_every > 0 && !drain_started &&
+        monotonic_ns() - last_verify >= uint64_t(o.verify_every * 1e9)) {
+      verify_all();
+      last_verify = monotonic_ns();
     }
     bool ended = stop_requested;
     if (child && !child_done) child_done = child->poll_exit(&child_status);

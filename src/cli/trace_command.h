@@ -18,7 +18,8 @@ struct TraceOptions {
   std::string output;  // empty: stdout
   bool anon_only = false;
   uint64_t min_size = 0;
-  double duration = 0;  // seconds, 0: until stopped
+  double duration = 0;      // seconds, 0: until stopped
+  double verify_every = 0;  // seconds between checks of the model against /proc, 0: never
   uint64_t ringbuf_bytes = 16ull << 20;
   StackMode stack = StackMode::kFramePointer;
   std::string color = "auto";

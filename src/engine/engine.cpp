@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <algorithm>
+
 namespace maptrail::engine {
 
 namespace {
@@ -61,6 +63,14 @@ std::optional<uint64_t> Engine::mm_of(pid_t pid) const {
   auto it = mm_of_pid_.find(pid);
   if (it == mm_of_pid_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<pid_t> Engine::pids() const {
+  std::vector<pid_t> out;
+  out.reserve(mm_of_pid_.size());
+  for (const auto& [pid, mm] : mm_of_pid_) out.push_back(pid);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 uint64_t Engine::changes(uint64_t mm) const {
@@ -157,7 +167,13 @@ void Engine::apply(const event::Event& e) {
       space.changes++;
       mm_of_pid_[e.pid] = e.mm;
       if (e.window_complete()) {
-        space.vmas.assign(proc_vmas(e));
+        auto vmas = proc_vmas(e);
+        // x86-64's [vsyscall] page is in every 64-bit process's maps but in no mm's VMA tree
+        // (the kernel iterator cannot see it): add it as /proc does.
+        if (auto gate = kernel_->gate_vma();
+            gate && !vmas.empty() && vmas.back().end > (1ull << 32))
+          vmas.push_back(*gate);
+        space.vmas.assign(std::move(vmas));
       } else {
         counters_.windows_incomplete++;
         space.vmas.clear();  // nothing of an older image may survive a failed read

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/kernel_view.h"
 #include "event/event.h"
@@ -41,6 +42,8 @@ class Engine {
   const model::AddressSpace* find_or_seed(uint64_t mm, pid_t pid);
   // The address space a process has, as the events told (exec and fork change it).
   std::optional<uint64_t> mm_of(pid_t pid) const;
+  // The processes whose address space is known.
+  std::vector<pid_t> pids() const;
   // Events applied to a space so far: a change between two reads means it moved.
   uint64_t changes(uint64_t mm) const;
   // Re-reads a whole space from /proc/PID/maps.

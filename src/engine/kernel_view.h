@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "model/vma.h"
@@ -20,6 +21,8 @@ class KernelView {
   virtual Result<std::vector<model::Vma>> read_maps(pid_t pid) = 0;
   // The VMAs intersecting [lo, hi) now.
   virtual Result<std::vector<model::Vma>> read_range(pid_t pid, uint64_t lo, uint64_t hi) = 0;
+  // The architecture's gate area ([vsyscall] on x86-64) as /proc prints it, if any.
+  virtual std::optional<model::Vma> gate_vma() { return std::nullopt; }
   // The process exec'd or exited: drop what is cached for it.
   virtual void forget(pid_t) {}
 };
@@ -31,6 +34,7 @@ class ProcKernelView : public KernelView {
   Result<std::vector<model::Vma>> read_maps(pid_t pid) override;
   Result<std::vector<model::Vma>> read_range(pid_t pid, uint64_t lo, uint64_t hi) override;
   void forget(pid_t pid) override { queries_.erase(pid); }
+  std::optional<model::Vma> gate_vma() override { return procfs::system_gate_vma(); }
 
  private:
   std::map<pid_t, procfs::MapsQuery> queries_;

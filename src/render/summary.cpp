@@ -64,6 +64,10 @@ std::string TraceSummary::text() const {
   if (incomplete_windows_)
     out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
                        incomplete_windows_);
+  if (verify_checks_)
+    out += fmt::format("  verify: {} checks, {} exact, {} differed, {} could not be done\n",
+                       verify_checks_, verify_exact_,
+                       verify_checks_ - verify_exact_ - verify_failed_, verify_failed_);
   if (decode_errors_)
     out += fmt::format("  undecodable records: {} (last: {}); please report this\n", decode_errors_,
                        last_decode_error_);
@@ -105,6 +109,9 @@ nlohmann::json TraceSummary::json() const {
   j["lost_by_event"] = lost;
   j["windows_incomplete"] = incomplete_windows_;
   j["decode_errors"] = decode_errors_;
+  j["verify_checks"] = verify_checks_;
+  j["verify_exact"] = verify_exact_;
+  j["verify_failed"] = verify_failed_;
   nlohmann::json procs = nlohmann::json::array();
   for (const auto& [pid, comm] : processes_) procs.push_back({{"pid", pid}, {"comm", comm}});
   j["processes"] = procs;

@@ -21,6 +21,15 @@ class TraceSummary {
     last_decode_error_ = std::move(last_error);
   }
 
+  // One check of a model against /proc (trace --verify-every).
+  void add_verify(bool done, bool exact) {
+    verify_checks_++;
+    if (!done)
+      verify_failed_++;
+    else if (exact)
+      verify_exact_++;
+  }
+
   std::string text() const;
   nlohmann::json json() const;
 
@@ -37,6 +46,7 @@ class TraceSummary {
   std::array<uint64_t, MT_LOSS_SLOTS> lost_{};
   uint64_t lost_total_ = 0;
   uint64_t decode_errors_ = 0;
+  uint64_t verify_checks_ = 0, verify_exact_ = 0, verify_failed_ = 0;
   std::string last_decode_error_;
   std::map<uint32_t, std::string> processes_;  // pid -> last comm
 };

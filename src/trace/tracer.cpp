@@ -189,6 +189,19 @@ Result<std::array<uint64_t, MT_LOSS_SLOTS>> Tracer::read_loss_counters() const {
   return totals;
 }
 
+bool Tracer::in_flight(pid_t pid) const {
+  int fd = bpf_map__fd(impl_->skel->maps.pending_calls);
+  uint32_t key, next;
+  uint32_t* prev = nullptr;
+  mt_pending_call call;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, &call) == 0 && call.tgid == uint32_t(pid)) return true;
+    key = next;
+    prev = &key;
+  }
+  return false;
+}
+
 std::array<uint64_t, MT_LOSS_SLOTS> Tracer::lost_counts() const {
   return lost_seen_;
 }

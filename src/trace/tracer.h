@@ -43,6 +43,10 @@ class Tracer {
   // the loss counters. Returns how many events were delivered.
   Result<int> poll(int timeout_ms, const Handler& handler);
 
+  // True while a mapping call of the process is between entry and exit (its change may be
+  // visible in /proc before its record is in the ring buffer).
+  bool in_flight(pid_t pid) const;
+
   // Records dropped by the kernel since start, by loss slot (see MT_LOSS_SLOTS).
   std::array<uint64_t, MT_LOSS_SLOTS> lost_counts() const;
   uint64_t lost_total() const;
