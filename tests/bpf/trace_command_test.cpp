@@ -237,6 +237,31 @@ TEST_F(TraceCommand, ShortLivedProcessStillGetsSymbols) {
   EXPECT_TRUE(found);
 }
 
+// The model of every traced process equals /proc at every check: threads racing on one
+// address space (busy windows repaired), fork, exec, exits.
+TEST_F(TraceCommand, VerifyEveryFindsTheModelExact) {
+  for (const char* name : {"demo", "demo-nofp"}) {
+    SCOPED_TRACE(name);
+    std::string log = path(std::string(name) + ".json");
+    Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "--verify-every", "0.02", "-o", log, "--",
+                      workload(name)},
+                     path("out"), path("err"));
+    ASSERT_EQ(trace.wait(), 0) << trace.err();
+    int checks = 0;
+    for (const auto& e : read_json_lines(log)) {
+      if (e["event"] != "verify") continue;
+      checks++;
+      EXPECT_TRUE(e["ok"]) << e.dump();
+      EXPECT_TRUE(e["exact"]) << e.dump();
+      EXPECT_TRUE(e["differences"].empty()) << e.dump();
+    }
+    EXPECT_GE(checks, 3);
+    auto summary = read_json_lines(log).back();
+    EXPECT_EQ(summary["verify_checks"], checks);
+    EXPECT_EQ(summary["verify_exact"], checks);
+  }
+}
+
 TEST_F(TraceCommand, ExitsWithTheCommandsStatus) {
   Subprocess trace({MAPTRAIL_BIN, "trace", "-o", path("log"), "--", "/bin/sh", "-c", "exit 7"},
                    path("out"), path("err"));
