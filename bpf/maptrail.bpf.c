@@ -673,6 +673,41 @@ out:
 SEC("tracepoint/syscalls/sys_exit_mmap")
 int exit_syscall(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, ctx->ret); }
 
+/* ---------------------------------------------------------------- queries from user space */
+
+/* Which mm a process has now: user space runs this program on demand (BPF_PROG_RUN) to
+ * key the model of a process that has not made a traced call yet. */
+struct mt_mm_query {
+  __u32 pid;
+  __u32 found;
+  __u64 mm;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct mt_mm_query);
+} mm_query SEC(".maps");
+
+extern struct task_struct* bpf_task_from_pid(s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct* p) __ksym;
+
+SEC("syscall")
+int query_mm(void* ctx) {
+  __u32 zero = 0;
+  struct mt_mm_query* q = bpf_map_lookup_elem(&mm_query, &zero);
+  if (!q) return 0;
+  q->found = 0;
+  q->mm = 0;
+  struct task_struct* task = bpf_task_from_pid(q->pid);
+  if (!task) return 0;
+  q->found = 1;
+  q->mm = (__u64)task->mm;
+  bpf_task_release(task);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- process lifecycle */
 
 static __always_inline struct mt_task_event* reserve_task_event(__u8 kind) {

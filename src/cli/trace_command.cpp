@@ -201,6 +201,9 @@ int run_trace(const TraceOptions& o) {
   style.color = colored ? render::Color::kAnsi : render::Color::kNone;
 
   engine::Engine engine;
+  // -p targets are modelled from the start, not from their first traced call.
+  for (pid_t pid : o.pids)
+    if (auto mm = (*tracer)->mm_of(pid)) engine.adopt(pid, *mm);
   symbolize::Symbolizer symbols;
   render::TraceSummary summary;
   bool output_ok = true;

@@ -145,7 +145,9 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog) || prog == skel->progs.exit_syscall) continue;
+    if (!bpf_program__autoload(prog) || prog == skel->progs.exit_syscall ||
+        prog == skel->progs.query_mm)
+      continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
       return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
@@ -187,6 +189,26 @@ Result<std::array<uint64_t, MT_LOSS_SLOTS>> Tracer::read_loss_counters() const {
     for (uint64_t n : per_cpu) totals[slot] += n;
   }
   return totals;
+}
+
+Result<uint64_t> Tracer::mm_of(pid_t pid) const {
+  struct Query {
+    uint32_t pid, found;
+    uint64_t mm;
+  } query{uint32_t(pid), 0, 0};
+  uint32_t zero = 0;
+  auto* skel = impl_->skel.get();
+  if (bpf_map__update_elem(skel->maps.mm_query, &zero, sizeof(zero), &query, sizeof(query), 0))
+    return Error::from_errno("asking the kernel for a process's address space");
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  if (int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.query_mm), &opts))
+    return Error{-err, fmt::format("running the mm query: {}", strerror(-err))};
+  if (bpf_map__lookup_elem(skel->maps.mm_query, &zero, sizeof(zero), &query, sizeof(query), 0))
+    return Error::from_errno("reading the mm query");
+  if (!query.found) return Error{ESRCH, fmt::format("no process with pid {}", pid)};
+  if (!query.mm)
+    return Error{EINVAL, fmt::format("pid {} has no address space (a kernel thread?)", pid)};
+  return query.mm;
 }
 
 bool Tracer::in_flight(pid_t pid) const {

@@ -43,6 +43,9 @@ class Tracer {
   // the loss counters. Returns how many events were delivered.
   Result<int> poll(int timeout_ms, const Handler& handler);
 
+  // The address space (mm id) a process has now, asked of the kernel.
+  Result<uint64_t> mm_of(pid_t pid) const;
+
   // True while a mapping call of the process is between entry and exit (its change may be
   // visible in /proc before its record is in the ring buffer).
   bool in_flight(pid_t pid) const;

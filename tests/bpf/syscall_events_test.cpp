@@ -495,6 +495,21 @@ TEST_F(SyscallEvents, Mseal) {
   munmap(p, kPage);
 }
 
+TEST_F(SyscallEvents, MmQueryNamesTheSpaceEventsCarry) {
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  const Event* e =
+      session_->wait_for([&](const Event& e) { return e.ret == int64_t(uintptr_t(p)); });
+  ASSERT_NE(e, nullptr);
+  auto mm = session_->tracer().mm_of(getpid());
+  ASSERT_TRUE(mm.ok()) << mm.error().message;
+  EXPECT_EQ(*mm, e->mm);
+  auto none = session_->tracer().mm_of(999999999);
+  EXPECT_FALSE(none.ok());
+  EXPECT_EQ(none.error().err, ESRCH);
+  munmap(p, kPage);
+}
+
 TEST_F(SyscallEvents, MapFixedOverAMergedRegion) {
   char* p = static_cast<char*>(
       mmap(nullptr, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
