@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/query_commands.h"
 #include "cli/trace_command.h"
+#include "daemon/daemon.h"
+#include "daemon/protocol.h"
 #include "trace/tracer.h"
 
 namespace maptrail::cli {
@@ -60,6 +63,49 @@ int run(int argc, char** argv) {
   cmd->add_option("command", trace.command, "Command to launch and trace (after --)");
   cmd->positionals_at_end();
 
+  daemon::DaemonOptions daemon_options;
+  daemon_options.socket_path = daemon::kDefaultSocket;
+  std::string daemon_ringbuf = "16M";
+  auto* daemon_cmd = app.add_subcommand(
+      "daemon", "Trace until stopped and answer pmap, verify and history over a Unix socket");
+  daemon_cmd->add_option("--socket", daemon_options.socket_path, "Socket path")
+      ->capture_default_str();
+  daemon_cmd->add_option("-p,--pid", daemon_options.pids,
+                         "Trace only these processes (and their children); default: all");
+  daemon_cmd->add_option("--history", daemon_options.history_limit,
+                         "Changes kept per address space (default 10000)");
+  daemon_cmd->add_option("--ringbuf-size", daemon_ringbuf, "Kernel ring buffer size (default 16M)");
+
+  PmapCommand pmap;
+  pmap.socket = daemon::kDefaultSocket;
+  bool pmap_x = false, pmap_d = false;
+  int pmap_X = 0;
+  std::string pmap_range;
+  auto* pmap_cmd = app.add_subcommand("pmap", "The model's view of processes, as pmap prints it");
+  pmap_cmd->add_option("--socket", pmap.socket, "Daemon socket");
+  pmap_cmd->add_flag("-x", pmap_x, "Extended format (RSS, Dirty from smaps)");
+  pmap_cmd->add_flag("-X", pmap_X, "More extended format (-XX: everything smaps has)");
+  pmap_cmd->add_flag("-d", pmap_d, "Device format");
+  pmap_cmd->add_flag("-q", pmap.options.quiet, "No header or footer");
+  pmap_cmd->add_flag("-p", pmap.options.show_path, "Full paths");
+  pmap_cmd->add_option("-A", pmap_range, "Only mappings in LO[,HI]");
+  pmap_cmd->add_option("pid", pmap.pids, "Processes")->required();
+
+  std::string verify_socket = daemon::kDefaultSocket;
+  std::vector<pid_t> verify_pids;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Compare the model with /proc/PID/maps: exit 0 exact, 1 differs, 2 error");
+  verify_cmd->add_option("--socket", verify_socket, "Daemon socket");
+  verify_cmd->add_option("pid", verify_pids, "Processes")->required();
+
+  HistoryCommand history;
+  history.socket = daemon::kDefaultSocket;
+  auto* history_cmd =
+      app.add_subcommand("history", "Every recorded change that touched an address or range");
+  history_cmd->add_option("--socket", history.socket, "Daemon socket");
+  history_cmd->add_option("pid", history.pid, "Process")->required();
+  history_cmd->add_option("range", history.range, "ADDR or LO,HI (hex)")->required();
+
   try {
     app.parse(argc, argv);
     trace.min_size = parse_size_or_throw(min_size);
@@ -67,6 +113,39 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+
+  if (*daemon_cmd) {
+    try {
+      daemon_options.ringbuf_bytes = trace::valid_ringbuf_size(parse_size_or_throw(daemon_ringbuf));
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
+    return daemon::run_daemon(daemon_options);
+  }
+  if (*pmap_cmd) {
+    int modes = pmap_x + (pmap_X > 0) + pmap_d;
+    if (modes > 1) {
+      fmt::print(stderr, "maptrail pmap: options -d, -x, -X are mutually exclusive\n");
+      return 1;
+    }
+    using Mode = render::PmapOptions::Mode;
+    pmap.options.mode = pmap_x        ? Mode::kExtended
+                        : pmap_X == 1 ? Mode::kMoreExtended
+                        : pmap_X >= 2 ? Mode::kAll
+                        : pmap_d      ? Mode::kDevice
+                                      : Mode::kDefault;
+    if (!pmap_range.empty()) {
+      auto range = render::parse_pmap_range(pmap_range);
+      if (!range) {
+        fmt::print(stderr, "maptrail pmap: {}\n", range.error().message);
+        return 1;
+      }
+      pmap.options.range = *range;
+    }
+    return run_pmap(pmap);
+  }
+  if (*verify_cmd) return run_verify(verify_socket, verify_pids);
+  if (*history_cmd) return run_history(history);
 
   if (*cmd) {
     if (stack == "none")

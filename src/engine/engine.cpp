@@ -25,7 +25,7 @@ std::vector<model::Vma> in_window(const std::vector<model::Vma>& vmas, const eve
 
 }  // namespace
 
-Engine::Engine(KernelView* kernel) {
+Engine::Engine(KernelView* kernel, size_t history_limit) : history_limit_(history_limit) {
   if (!kernel) {
     own_kernel_ = std::make_unique<ProcKernelView>();
     kernel = own_kernel_.get();
@@ -33,8 +33,41 @@ Engine::Engine(KernelView* kernel) {
   kernel_ = kernel;
 }
 
+Engine::Space& Engine::new_space(uint64_t mm) {
+  spaces_.erase(mm);
+  return spaces_.try_emplace(mm, history_limit_).first->second;
+}
+
+const model::History* Engine::history(uint64_t mm) const {
+  auto it = spaces_.find(mm);
+  return it == spaces_.end() ? nullptr : &it->second.history;
+}
+
+void Engine::record(Space& space, const event::Event& e,
+                    std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                    std::vector<std::string> stack, int caller) {
+  model::Change c;
+  c.time_ns = e.kind == event::Kind::kSyscall ? e.enter_ns : e.exit_ns;
+  c.latency_ns = e.latency_ns();
+  c.pid = e.pid;
+  c.tid = e.tid;
+  c.comm = e.comm;
+  if (e.kind == event::Kind::kSyscall)
+    c.call = event::syscall_name(e.syscall);
+  else if (e.kind == event::Kind::kLayout)
+    c.call = "exec";  // the image a successful exec installed
+  else
+    c.call = event::kind_name(e.kind);
+  c.args = e.args;
+  c.ret = e.ret;
+  c.ranges = std::move(ranges);
+  c.stack = std::move(stack);
+  c.caller = caller;
+  space.history.add(std::move(c));
+}
+
 Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
-  auto [it, inserted] = spaces_.try_emplace(mm);
+  auto [it, inserted] = spaces_.try_emplace(mm, history_limit_);
   if (inserted) {
     it->second.owner = pid;
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
@@ -85,7 +118,8 @@ void Engine::adopt(pid_t pid, uint64_t mm) {
 Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   auto maps = kernel_->read_maps(pid);
   if (!maps) return maps.error();
-  Space& space = spaces_[mm];
+  auto it = spaces_.find(mm);
+  Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
   space.vmas.assign(std::move(*maps));
   space.changes++;
@@ -127,7 +161,7 @@ void Engine::repair_window(Space& space, const event::Event& e) {
   counters_.repairs++;
 }
 
-void Engine::apply(const event::Event& e) {
+void Engine::apply(const event::Event& e, std::vector<std::string> stack, int caller) {
   using event::Kind;
   switch (e.kind) {
     case Kind::kSyscall: {
@@ -139,6 +173,10 @@ void Engine::apply(const event::Event& e) {
       else
         repair_window(space, e);
       space.changes++;
+      std::vector<std::pair<uint64_t, uint64_t>> ranges;
+      for (const auto& r : e.ranges) ranges.emplace_back(r.lo, r.hi);
+      if (e.flags & MT_F_WHOLE_MM) ranges.emplace_back(0, ~0ull);
+      record(space, e, std::move(ranges), std::move(stack), caller);
       return;
     }
     case Kind::kFork: {
@@ -149,10 +187,11 @@ void Engine::apply(const event::Event& e) {
       std::vector<model::Vma> inherited;
       for (const auto& v : parent->second.vmas)
         if (!(v.vm_flags & kVmDontCopy)) inherited.push_back(v);
-      Space& child = spaces_[e.child_mm];
+      Space& child = new_space(e.child_mm);
       child.vmas.assign(std::move(inherited));
       child.owner = e.child_pid;
       child.changes++;
+      record(child, e, {{0, ~0ull}}, {}, -1);
       return;
     }
     case Kind::kExec:
@@ -162,7 +201,8 @@ void Engine::apply(const event::Event& e) {
       return;
     case Kind::kLayout: {
       if (e.mm == 0) return;
-      Space& space = spaces_[e.mm];
+      Space& space = new_space(e.mm);
+      record(space, e, {{0, ~0ull}}, {}, -1);  // exec: the whole image is new
       space.owner = e.pid;
       space.changes++;
       mm_of_pid_[e.pid] = e.mm;

@@ -17,6 +17,7 @@
 #include "engine/kernel_view.h"
 #include "event/event.h"
 #include "model/address_space.h"
+#include "model/history.h"
 
 namespace maptrail::engine {
 
@@ -32,9 +33,15 @@ struct EngineCounters {
 class Engine {
  public:
   // Reads the system through `kernel`; nullptr: through /proc (ProcKernelView).
-  explicit Engine(KernelView* kernel = nullptr);
+  // Each space keeps the last `history_limit` changes.
+  explicit Engine(KernelView* kernel = nullptr, size_t history_limit = 10000);
 
-  void apply(const event::Event& e);
+  // Applies an event; `stack` (frames as text, innermost first) and `caller` go into the
+  // space's history with it.
+  void apply(const event::Event& e, std::vector<std::string> stack = {}, int caller = -1);
+
+  // The changes recorded for a space, or nullptr.
+  const model::History* history(uint64_t mm) const;
 
   // The model of an address space, or nullptr.
   const model::AddressSpace* find(uint64_t mm) const;
@@ -58,7 +65,9 @@ class Engine {
 
  private:
   struct Space {
+    explicit Space(size_t history_limit = 0) : history(history_limit) {}
     model::AddressSpace vmas;
+    model::History history;
     pid_t owner = 0;  // a process that has this mm, to read /proc through
     uint64_t changes = 0;
   };
@@ -68,6 +77,11 @@ class Engine {
   void repair_window(Space& space, const event::Event& e);
   void forget_pid(pid_t pid);
 
+  Space& new_space(uint64_t mm);
+  void record(Space& space, const event::Event& e, std::vector<std::pair<uint64_t, uint64_t>> ranges,
+              std::vector<std::string> stack, int caller);
+
+  size_t history_limit_;
   std::unique_ptr<KernelView> own_kernel_;
   KernelView* kernel_;
   std::unordered_map<uint64_t, Space> spaces_;

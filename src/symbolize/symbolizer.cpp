@@ -163,8 +163,18 @@ Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
   uint64_t file_offset = addr - vma->start + vma->offset;
   frame.offset = file_offset;
   ElfModule* elf = module_for(*vma);
+  if (!elf) return frame;
+  if (auto cached = places_.find({elf, file_offset}); cached != places_.end()) {
+    if (!cached->second.first.empty()) {
+      frame.symbol = cached->second.first;
+      frame.offset = cached->second.second;
+    }
+    return frame;
+  }
+  auto& place = places_[{elf, file_offset}];
+  place = {"", file_offset};
   GElf_Addr module_addr;
-  if (!elf || !elf->file_offset_to_address(file_offset, &module_addr)) return frame;
+  if (!elf->file_offset_to_address(file_offset, &module_addr)) return frame;
   GElf_Off symbol_offset = 0;
   GElf_Sym sym;
   const char* name = dwfl_module_addrinfo(elf->module, module_addr, &symbol_offset, &sym, nullptr,
@@ -173,6 +183,7 @@ Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
     const std::string* alias = elf->preferred_name(module_addr - symbol_offset);
     frame.symbol = demangle(alias ? alias->c_str() : name);
     frame.offset = symbol_offset;
+    place = {frame.symbol, frame.offset};
   }
   return frame;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "model/address_space.h"
@@ -45,6 +46,19 @@ class Symbolizer {
 
   std::map<std::tuple<uint32_t, uint32_t, uint64_t, std::string>, std::unique_ptr<ElfModule>>
       modules_;
+  // Return addresses repeat (a loop calls mmap from the same place): symbol and offset by
+  // (module, file offset), so libdw is asked once per place.
+  struct PlaceKey {
+    const ElfModule* module;
+    uint64_t file_offset;
+    bool operator==(const PlaceKey&) const = default;
+  };
+  struct PlaceHash {
+    size_t operator()(const PlaceKey& k) const {
+      return std::hash<const void*>()(k.module) ^ (k.file_offset * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<PlaceKey, std::pair<std::string, uint64_t>, PlaceHash> places_;
   std::vector<std::string> runtime_modules_;
 };
 

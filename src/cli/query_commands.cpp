@@ -1,0 +1,173 @@
+#include "cli/query_commands.h"
+
+#include <langinfo.h>
+#include <locale.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "daemon/protocol.h"
+#include "daemon/wire.h"
+#include "procfs/process.h"
+#include "procfs/smaps.h"
+#include "render/decode.h"
+
+namespace maptrail::cli {
+
+namespace {
+
+bool utf8_locale() {
+  setlocale(LC_CTYPE, "");
+  const char* codeset = nl_langinfo(CODESET);
+  return codeset && std::strcmp(codeset, "UTF-8") == 0;
+}
+
+Result<std::pair<uint64_t, uint64_t>> parse_history_range(const std::string& text) {
+  auto parse = [](const std::string& s, uint64_t* out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    *out = std::strtoull(s.c_str(), &end, 16);
+    return errno == 0 && end && *end == 0;
+  };
+  uint64_t lo, hi;
+  auto comma = text.find(',');
+  if (comma == std::string::npos) {
+    if (!parse(text, &lo)) return Error{EINVAL, "not an address (hex): " + text};
+    return std::make_pair(lo, lo + 1);
+  }
+  if (!parse(text.substr(0, comma), &lo) || !parse(text.substr(comma + 1), &hi) || hi <= lo)
+    return Error{EINVAL, "not a range LO,HI (hex, LO < HI): " + text};
+  return std::make_pair(lo, hi);
+}
+
+}  // namespace
+
+int run_pmap(const PmapCommand& c) {
+  render::PmapOptions options = c.options;
+  options.utf8 = utf8_locale();
+  options.shm_minor = procfs::shm_minor();
+  int rc = 0;
+  for (pid_t pid : c.pids) {
+    auto answer = daemon::ask(c.socket, {{"op", "vmas"}, {"pid", pid}});
+    if (!answer) {
+      if (answer.error().err == ENOENT || answer.error().err == ECONNREFUSED) {
+        fmt::print(stderr, "maptrail pmap: {}\n", answer.error().message);
+        return 2;
+      }
+      if (answer.error().message.find("no process") != std::string::npos) {
+        rc |= 42;  // as pmap: a pid that does not exist is skipped
+        continue;
+      }
+      fmt::print(stderr, "maptrail pmap: {}\n", answer.error().message);
+      rc |= 1;
+      continue;
+    }
+    std::vector<model::Vma> vmas;
+    for (const auto& j : (*answer)["vmas"]) {
+      auto v = daemon::vma_from_json(j);
+      if (!v) {
+        fmt::print(stderr, "maptrail pmap: {}\n", v.error().message);
+        return 2;
+      }
+      vmas.push_back(std::move(*v));
+    }
+    auto process = procfs::read_pmap_process(pid);
+    if (!process) {
+      rc |= 42;
+      continue;
+    }
+    std::optional<procfs::SmapsData> smaps;
+    if (render::pmap_needs_smaps(options)) {
+      if (auto read = procfs::read_smaps(pid)) smaps = std::move(*read);
+      else rc |= 1;
+    }
+    std::string out =
+        render::render_pmap(*process, vmas, smaps ? &*smaps : nullptr, options);
+    fwrite(out.data(), 1, out.size(), stdout);
+  }
+  if (fflush(stdout) != 0) {
+    fmt::print(stderr, "maptrail pmap: writing the output failed: {}\n", strerror(errno));
+    return 1;
+  }
+  return rc;
+}
+
+int run_verify(const std::string& socket, const std::vector<pid_t>& pids) {
+  int rc = 0;
+  for (pid_t pid : pids) {
+    auto answer = daemon::ask(socket, {{"op", "verify"}, {"pid", pid}});
+    if (!answer) {
+      fmt::print(stderr, "maptrail verify: {}\n", answer.error().message);
+      return 2;
+    }
+    const auto& r = *answer;
+    if (!r.value("done", false)) {
+      fmt::print(stderr, "maptrail verify: pid {}: {}\n", pid, r.value("error", std::string()));
+      return 2;
+    }
+    if (r.value("exact", false)) {
+      fmt::print("pid {}: exact ({} VMAs)\n", pid, r.value("vmas", 0));
+    } else {
+      fmt::print("pid {}: {} difference(s) between the model and /proc/{}/maps\n", pid,
+                 r["differences"].size(), pid);
+      for (const auto& d : r["differences"]) {
+        if (d.contains("model")) fmt::print("  - model:  {}\n", d["model"].get<std::string>());
+        if (d.contains("kernel")) fmt::print("  + kernel: {}\n", d["kernel"].get<std::string>());
+      }
+      rc = 1;
+    }
+    for (const auto& d : r["drift"])
+      fmt::print("  drift: stack grew by {} KiB through page faults (no syscall)\n",
+                 d.value("bytes", uint64_t(0)) / 1024);
+  }
+  return rc;
+}
+
+int run_history(const HistoryCommand& c) {
+  auto range = parse_history_range(c.range);
+  if (!range) {
+    fmt::print(stderr, "maptrail history: {}\n", range.error().message);
+    return 2;
+  }
+  auto answer = daemon::ask(c.socket, {{"op", "history"}, {"pid", c.pid}, {"lo", range->first},
+                                       {"hi", range->second}});
+  if (!answer) {
+    fmt::print(stderr, "maptrail history: {}\n", answer.error().message);
+    return 2;
+  }
+  const auto& changes = (*answer)["changes"];
+  if (changes.empty()) {
+    fmt::print("no recorded change touched {:#x}-{:#x} in pid {}\n", range->first, range->second,
+               c.pid);
+  }
+  for (const auto& ch : changes) {
+    std::string ranges;
+    for (const auto& r : ch["ranges"])
+      ranges += fmt::format("{}{:#x}-{:#x}", ranges.empty() ? "" : " ", r[0].get<uint64_t>(),
+                            r[1].get<uint64_t>());
+    int64_t ret = ch["ret"].get<int64_t>();
+    std::string result = ret < 0 && ret > -4096 ? "-1 " + render::errno_name(int(-ret))
+                                                : render::hex_addr(uint64_t(ret));
+    fmt::print("{:.6f} {}[{}/{}] {} = {}  [{}]\n", ch["time_ns"].get<uint64_t>() / 1e9,
+               ch["comm"].get<std::string>(), ch["pid"].get<uint32_t>(), ch["tid"].get<uint32_t>(),
+               ch["call"].get<std::string>(), result, ranges);
+    int caller = ch.value("caller", -1);
+    const auto& stack = ch["stack"];
+    if (!stack.empty()) {
+      std::string line = "    by";
+      size_t first = caller >= 0 ? size_t(caller) : 0;
+      for (size_t i = first; i < stack.size() && i < first + 4; i++)
+        line += (i == first ? " " : " < ") + stack[i].get<std::string>();
+      fmt::print("{}\n", line);
+    }
+  }
+  if ((*answer).value("dropped", 0) > 0)
+    fmt::print("({} older changes of this process were dropped from the history)\n",
+               (*answer)["dropped"].get<uint64_t>());
+  return 0;
+}
+
+}  // namespace maptrail::cli

@@ -1,0 +1,270 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "daemon/access.h"
+#include "daemon/protocol.h"
+#include "daemon/wire.h"
+#include "engine/engine.h"
+#include "engine/verifier.h"
+#include "procfs/process.h"
+#include "symbolize/stack.h"
+#include "trace/tracer.h"
+#include "util/unique_fd.h"
+
+namespace maptrail::daemon {
+
+namespace {
+
+using nlohmann::json;
+
+Result<UniqueFd> listen_on(const std::string& path) {
+  std::filesystem::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) {
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) return Error{ec.value(), fmt::format("cannot create {}: {}", p.parent_path().string(), ec.message())};
+  }
+  // A socket file left by a daemon that died is removed; one that answers is in use.
+  if (std::filesystem::exists(p)) {
+    if (ask(path, {{"op", "status"}}).ok())
+      return Error{EADDRINUSE, fmt::format("a maptrail daemon is already listening on {}", path)};
+    std::filesystem::remove(p, ec);
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return Error::from_errno("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return Error{ENAMETOOLONG, "socket path too long: " + path};
+  std::strcpy(addr.sun_path, path.c_str());
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Error::from_errno("cannot listen on " + path);
+  // Anyone may connect: each question is checked against the asker's credentials.
+  chmod(path.c_str(), 0666);
+  if (listen(fd.get(), 64) != 0) return Error::from_errno("listen on " + path);
+  return fd;
+}
+
+std::vector<std::string> stack_text(const symbolize::Stack& stack) {
+  std::vector<std::string> out;
+  for (const auto& f : stack.frames)
+    out.push_back(f.module.empty() || f.symbol.empty() ? f.to_string()
+                                                       : f.to_string() + " (" + f.module + ")");
+  return out;
+}
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& o, trace::Tracer& tracer)
+      : options_(o),
+        tracer_(tracer),
+        engine_(nullptr, o.history_limit),
+        verifier_(
+            engine_, verify_view_, [this] { drain(); },
+            [this](pid_t pid) { return tracer_.in_flight(pid); }) {}
+
+  void handle(const event::Event& e) {
+    if (e.kind == event::Kind::kLost) {
+      lost_ += e.lost_total;
+      engine_.apply(e);
+      return;
+    }
+    if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
+      auto stack = symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_);
+      engine_.apply(e, stack_text(stack), stack.caller);
+    } else {
+      engine_.apply(e);
+    }
+    events_++;
+  }
+
+  // Everything already in the ring buffer, within reason (a storm can refill it as fast).
+  void drain(int max_batches = 64) {
+    for (int i = 0; i < max_batches; i++) {
+      auto n = tracer_.poll(0, [this](const event::Event& e) { handle(e); });
+      if (!n || *n < trace::Tracer::kMaxRecordsPerPoll) break;
+    }
+  }
+
+  void adopt_targets() {
+    for (pid_t pid : options_.pids)
+      if (auto mm = tracer_.mm_of(pid)) engine_.adopt(pid, *mm);
+  }
+
+  json answer(const json& request, const ucred& peer) {
+    std::string op = request.value("op", "");
+    if (op == "status") {
+      const auto& c = engine_.counters();
+      return {{"ok", true},
+              {"processes", engine_.pids().size()},
+              {"spaces", engine_.size()},
+              {"events", events_},
+              {"lost", lost_},
+              {"windows_applied", c.windows_applied},
+              {"repairs", c.repairs},
+              {"resyncs", c.resyncs}};
+    }
+    if (op != "vmas" && op != "verify" && op != "history")
+      return {{"ok", false}, {"error", fmt::format("unknown request '{}'", op)}};
+    if (!request.contains("pid") || !request["pid"].is_number_integer())
+      return {{"ok", false}, {"error", "the request needs a pid"}};
+    pid_t pid = request["pid"].get<pid_t>();
+    if (auto allowed = may_read_maps(peer.uid, pid); !allowed)
+      return {{"ok", false}, {"error", allowed.error().message}};
+    drain();  // answer with everything the kernel has already reported
+    auto mm = engine_.mm_of(pid);
+    if (!mm) {
+      // Not seen yet (an idle process): key it by the mm the kernel names now.
+      auto kernel_mm = tracer_.mm_of(pid);
+      if (!kernel_mm) return {{"ok", false}, {"error", kernel_mm.error().message}};
+      if (!options_.pids.empty() || true) engine_.adopt(pid, *kernel_mm);
+      mm = kernel_mm.value();
+    }
+    if (op == "vmas") {
+      json vmas = json::array();
+      if (const auto* space = engine_.find(*mm))
+        for (const auto& v : *space) vmas.push_back(to_json(v));
+      return {{"ok", true}, {"pid", pid}, {"mm", fmt::format("{:#x}", *mm)}, {"vmas", vmas}};
+    }
+    if (op == "verify") {
+      auto report = verifier_.verify(pid);
+      json j = to_json(report);
+      j["ok"] = true;
+      return j;
+    }
+    // history
+    uint64_t lo = request.value("lo", uint64_t(0)), hi = request.value("hi", ~uint64_t(0));
+    json changes = json::array();
+    uint64_t dropped = 0;
+    if (const auto* history = engine_.history(*mm)) {
+      for (const auto* c : history->touching(lo, hi)) changes.push_back(to_json(*c));
+      dropped = history->dropped();
+    }
+    return {{"ok", true}, {"pid", pid}, {"changes", changes}, {"dropped", dropped}};
+  }
+
+  void serve(int client_fd) {
+    UniqueFd client(client_fd);
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    if (getsockopt(client.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) return;
+    timeval timeout{1, 0};
+    setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    std::string line;
+    char buf[4096];
+    while (line.find('\n') == std::string::npos && line.size() < 65536) {
+      ssize_t n = read(client.get(), buf, sizeof(buf));
+      if (n <= 0) return;  // a client that says nothing in time is dropped
+      line.append(buf, n);
+    }
+    json request = json::parse(line.substr(0, line.find('\n')), nullptr, false);
+    json reply = request.is_discarded() ? json{{"ok", false}, {"error", "the request is not JSON"}}
+                                        : answer(request, peer);
+    reply["v"] = kProtocolVersion;
+    std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    for (size_t sent = 0; sent < out.size();) {
+      ssize_t n = write(client.get(), out.data() + sent, out.size() - sent);
+      if (n <= 0) return;
+      sent += n;
+    }
+  }
+
+ private:
+  const DaemonOptions& options_;
+  trace::Tracer& tracer_;
+  engine::Engine engine_;
+  engine::ProcKernelView verify_view_;
+  engine::Verifier verifier_;
+  symbolize::Symbolizer symbols_;
+  uint64_t events_ = 0, lost_ = 0;
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& o) {
+  for (pid_t pid : o.pids) {
+    if (pid <= 0 || !procfs::process_exists(pid)) {
+      fmt::print(stderr, "maptrail daemon: no process with pid {}\n", pid);
+      return 2;
+    }
+  }
+  // Signals arrive through a descriptor, so the loop sees them between two requests.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
+  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  UniqueFd signals(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+
+  trace::TracerOptions tracer_options;
+  tracer_options.trace_all = o.pids.empty();
+  tracer_options.pids = o.pids;
+  tracer_options.ringbuf_bytes = o.ringbuf_bytes;
+  auto tracer = trace::Tracer::start(tracer_options);
+  if (!tracer) {
+    fmt::print(stderr, "maptrail daemon: {}\n", tracer.error().message);
+    return 2;
+  }
+  auto listener = listen_on(o.socket_path);
+  if (!listener) {
+    fmt::print(stderr, "maptrail daemon: {}\n", listener.error().message);
+    return 2;
+  }
+  Daemon daemon(o, **tracer);
+  daemon.adopt_targets();
+
+  UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
+  auto watch = [&](int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev);
+  };
+  watch(listener->get());
+  watch(signals.get());
+  watch((*tracer)->epoll_fd());
+  fmt::print(stderr, "maptrail daemon: tracing {}; listening on {}\n",
+             o.pids.empty() ? std::string("all processes") : fmt::format("{} process(es)", o.pids.size()),
+             o.socket_path);
+
+  bool running = true;
+  while (running) {
+    epoll_event ready[8];
+    // Records come without a wake-up until an eighth of the ring is full: look every 200 ms
+    // anyway, and drain before every answer, so nothing is answered from a stale model.
+    int n = epoll_wait(epoll.get(), ready, 8, 200);
+    for (int i = 0; i < n; i++) {
+      int fd = ready[i].data.fd;
+      if (fd == signals.get()) {
+        running = false;
+      } else if (fd == listener->get()) {
+        int client;
+        while ((client = accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0)
+          daemon.serve(client);
+      }
+    }
+    // One batch at a time, so a storm of records never keeps a signal or a client waiting.
+    if (running) daemon.drain(1);
+  }
+  std::error_code ec;
+  std::filesystem::remove(o.socket_path, ec);
+  fmt::print(stderr, "maptrail daemon: stopped\n");
+  return 0;
+}
+
+}  // namespace maptrail::daemon
