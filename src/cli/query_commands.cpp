@@ -81,11 +81,12 @@ int run_pmap(const PmapCommand& c) {
     }
     std::optional<procfs::SmapsData> smaps;
     if (render::pmap_needs_smaps(options)) {
-      if (auto read = procfs::read_smaps(pid)) smaps = std::move(*read);
-      else rc |= 1;
+      if (auto read = procfs::read_smaps(pid))
+        smaps = std::move(*read);
+      else
+        rc |= 1;
     }
-    std::string out =
-        render::render_pmap(*process, vmas, smaps ? &*smaps : nullptr, options);
+    std::string out = render::render_pmap(*process, vmas, smaps ? &*smaps : nullptr, options);
     fwrite(out.data(), 1, out.size(), stdout);
   }
   if (fflush(stdout) != 0) {
@@ -132,8 +133,8 @@ int run_history(const HistoryCommand& c) {
     fmt::print(stderr, "maptrail history: {}\n", range.error().message);
     return 2;
   }
-  auto answer = daemon::ask(c.socket, {{"op", "history"}, {"pid", c.pid}, {"lo", range->first},
-                                       {"hi", range->second}});
+  auto answer = daemon::ask(
+      c.socket, {{"op", "history"}, {"pid", c.pid}, {"lo", range->first}, {"hi", range->second}});
   if (!answer) {
     fmt::print(stderr, "maptrail history: {}\n", answer.error().message);
     return 2;

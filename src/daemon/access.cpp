@@ -26,8 +26,8 @@ Result<void> may_read_maps(uid_t caller_uid, pid_t pid) {
     std::istringstream fields(line.substr(4));
     uid_t real, effective, saved, fs;
     if (fields >> real >> effective >> saved >> fs)
-      uids_match = real == caller_uid && effective == caller_uid && saved == caller_uid &&
-                   fs == caller_uid;
+      uids_match =
+          real == caller_uid && effective == caller_uid && saved == caller_uid && fs == caller_uid;
   }
   if (uids_match && st.st_uid == caller_uid) return {};
   return Error{EPERM, fmt::format("permission denied: uid {} may not read the mappings of pid {} "

@@ -35,7 +35,9 @@ Result<UniqueFd> listen_on(const std::string& path) {
   std::error_code ec;
   if (p.has_parent_path()) {
     std::filesystem::create_directories(p.parent_path(), ec);
-    if (ec) return Error{ec.value(), fmt::format("cannot create {}: {}", p.parent_path().string(), ec.message())};
+    if (ec)
+      return Error{ec.value(),
+                   fmt::format("cannot create {}: {}", p.parent_path().string(), ec.message())};
   }
   // A socket file left by a daemon that died is removed; one that answers is in use.
   if (std::filesystem::exists(p)) {
@@ -47,7 +49,8 @@ Result<UniqueFd> listen_on(const std::string& path) {
   if (!fd.valid()) return Error::from_errno("socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Error{ENAMETOOLONG, "socket path too long: " + path};
+  if (path.size() >= sizeof(addr.sun_path))
+    return Error{ENAMETOOLONG, "socket path too long: " + path};
   std::strcpy(addr.sun_path, path.c_str());
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
     return Error::from_errno("cannot listen on " + path);
@@ -238,9 +241,10 @@ int run_daemon(const DaemonOptions& o) {
   watch(listener->get());
   watch(signals.get());
   watch((*tracer)->epoll_fd());
-  fmt::print(stderr, "maptrail daemon: tracing {}; listening on {}\n",
-             o.pids.empty() ? std::string("all processes") : fmt::format("{} process(es)", o.pids.size()),
-             o.socket_path);
+  fmt::print(
+      stderr, "maptrail daemon: tracing {}; listening on {}\n",
+      o.pids.empty() ? std::string("all processes") : fmt::format("{} process(es)", o.pids.size()),
+      o.socket_path);
 
   bool running = true;
   while (running) {

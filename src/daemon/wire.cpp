@@ -3,11 +3,15 @@
 namespace maptrail::daemon {
 
 nlohmann::json to_json(const model::Vma& v) {
-  return {{"start", v.start},         {"end", v.end},
+  return {{"start", v.start},
+          {"end", v.end},
           {"perms", model::perms_string(v.perms)},
-          {"offset", v.offset},       {"dev_major", v.dev_major},
-          {"dev_minor", v.dev_minor}, {"inode", v.inode},
-          {"name", v.name},           {"vm_flags", v.vm_flags}};
+          {"offset", v.offset},
+          {"dev_major", v.dev_major},
+          {"dev_minor", v.dev_minor},
+          {"inode", v.inode},
+          {"name", v.name},
+          {"vm_flags", v.vm_flags}};
 }
 
 Result<model::Vma> vma_from_json(const nlohmann::json& j) {
@@ -33,10 +37,12 @@ Result<model::Vma> vma_from_json(const nlohmann::json& j) {
 nlohmann::json to_json(const model::Change& c) {
   nlohmann::json ranges = nlohmann::json::array();
   for (const auto& [lo, hi] : c.ranges) ranges.push_back({lo, hi});
-  return {{"time_ns", c.time_ns}, {"latency_ns", c.latency_ns}, {"pid", c.pid},
-          {"tid", c.tid},         {"comm", c.comm},             {"call", c.call},
-          {"args", c.args},       {"ret", c.ret},               {"ranges", ranges},
-          {"stack", c.stack},     {"caller", c.caller}};
+  return {{"time_ns", c.time_ns}, {"latency_ns", c.latency_ns},
+          {"pid", c.pid},         {"tid", c.tid},
+          {"comm", c.comm},       {"call", c.call},
+          {"args", c.args},       {"ret", c.ret},
+          {"ranges", ranges},     {"stack", c.stack},
+          {"caller", c.caller}};
 }
 
 nlohmann::json to_json(const engine::VerifyReport& r) {
@@ -50,9 +56,9 @@ nlohmann::json to_json(const engine::VerifyReport& r) {
   nlohmann::json drift = nlohmann::json::array();
   for (const auto& d : r.drift)
     drift.push_back({{"kind", "stack_growth"}, {"bytes", d.before.start - d.after.start}});
-  return {{"pid", r.pid},       {"done", r.ok},         {"exact", r.exact},
-          {"vmas", r.vmas},     {"attempts", r.attempts}, {"error", r.error},
-          {"differences", differences}, {"drift", drift}};
+  return {
+      {"pid", r.pid},           {"done", r.ok},     {"exact", r.exact},           {"vmas", r.vmas},
+      {"attempts", r.attempts}, {"error", r.error}, {"differences", differences}, {"drift", drift}};
 }
 
 }  // namespace maptrail::daemon
