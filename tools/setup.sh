@@ -9,7 +9,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libdw-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   googletest libgtest-dev libbenchmark-dev
-  procps python3 linux-perf
+  procps python3 linux-perf openjdk-17-jdk-headless
 )
 
 missing=()

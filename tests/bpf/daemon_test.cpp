@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <regex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -140,6 +142,80 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
     ASSERT_EQ(work.wait(), 0) << work.err();
     kill(daemon->pid(), SIGTERM);
     EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+  }
+}
+
+// Programs no one here wrote, traced from their exec while they run: an interpreter and a
+// JIT runtime with many threads. verify is asked while they change their mappings (it must
+// retry, not be fooled), and pmap is compared with procps while the program is stopped.
+TEST_F(Daemon, RealProgramsStayExactWhileTheyRun) {
+  struct Program {
+    const char* name;
+    std::vector<std::string> argv;
+  };
+  std::string source = std::string(MAPTRAIL_SOURCE_DIR) + "/tests/workloads/";
+  std::vector<Program> programs = {
+      {"python3", {"/usr/bin/python3", source + "churn.py", "60"}},
+      {"java", {"/usr/bin/java", "-XX:+UseParallelGC", source + "Churn.java", "60", "200"}},
+  };
+  for (const auto& program : programs) {
+    SCOPED_TRACE(program.name);
+    if (!fs::exists(program.argv[0])) {
+      const char* ci = std::getenv("CI");
+      if (ci && std::string(ci) == "true") FAIL() << program.argv[0] << " missing (tools/setup.sh)";
+      GTEST_SKIP() << program.argv[0] << " is not installed";
+    }
+    // Held before exec so the daemon follows it from its first instruction.
+    std::vector<std::string> argv = {"/bin/sh", "-c", "read go; exec \"$@\"", "sh"};
+    argv.insert(argv.end(), program.argv.begin(), program.argv.end());
+    Subprocess run_it(argv, path("prog.out"), path("prog.err"), true);
+    std::string pid = std::to_string(run_it.pid());
+    auto daemon = start_daemon({"-p", pid});
+    ASSERT_TRUE(run_it.write_stdin("go\n"));
+    ASSERT_TRUE(run_it.wait_for_output("running", false, std::chrono::seconds(60))) << run_it.err();
+
+    int checks = 0, exact = 0, pmap_checks = 0;
+    size_t most_vmas = 0;
+    for (int round = 0; round < 6; round++) {
+      std::string out, err;
+      int rc = client({"verify", "--socket", socket_, pid}, &out, &err);
+      if (rc == 2 && err.find("kept changing") != std::string::npos) continue;  // busy: said so
+      checks++;
+      EXPECT_EQ(rc, 0) << out << err;
+      if (rc == 0) exact++;
+      std::smatch m;
+      if (std::regex_search(out, m, std::regex(R"(\((\d+) VMAs\))")))
+        most_vmas = std::max<size_t>(most_vmas, std::stoul(m[1]));
+      if (round % 2 == 1) {
+        kill(run_it.pid(), SIGSTOP);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (std::vector<std::string> mode : {std::vector<std::string>{}, {"-x"}, {"-d"}}) {
+          std::vector<std::string> ours = {"pmap", "--socket", socket_};
+          ours.insert(ours.end(), mode.begin(), mode.end());
+          ours.push_back(pid);
+          std::vector<std::string> theirs = {"/usr/bin/pmap"};
+          theirs.insert(theirs.end(), mode.begin(), mode.end());
+          theirs.push_back(pid);
+          std::string a, b;
+          EXPECT_EQ(client(ours, &a), 0);
+          EXPECT_EQ(this->run(theirs, &b), 0);
+          EXPECT_EQ(a, b) << "pmap " << (mode.empty() ? "" : mode[0]);
+          pmap_checks++;
+        }
+        kill(run_it.pid(), SIGCONT);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    }
+    EXPECT_GE(checks, 3);
+    EXPECT_EQ(exact, checks);
+    EXPECT_GE(pmap_checks, 6);
+    EXPECT_GE(most_vmas, program.name == std::string("java") ? 400u : 1500u);
+    std::cerr << program.name << ": " << checks << " verify checks, largest " << most_vmas
+              << " VMAs\n";
+    kill(run_it.pid(), SIGKILL);
+    run_it.wait();
+    kill(daemon->pid(), SIGTERM);
+    daemon->wait();
   }
 }
 
