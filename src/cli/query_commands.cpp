@@ -150,8 +150,11 @@ int run_history(const HistoryCommand& c) {
       ranges += fmt::format("{}{:#x}-{:#x}", ranges.empty() ? "" : " ", r[0].get<uint64_t>(),
                             r[1].get<uint64_t>());
     int64_t ret = ch["ret"].get<int64_t>();
+    std::string call = ch["call"].get<std::string>();
+    bool returns_address = call == "mmap" || call == "mremap" || call == "shmat" || call == "brk";
     std::string result = ret < 0 && ret > -4096 ? "-1 " + render::errno_name(int(-ret))
-                                                : render::hex_addr(uint64_t(ret));
+                         : returns_address      ? render::hex_addr(uint64_t(ret))
+                                                : std::to_string(ret);
     fmt::print("{:.6f} {}[{}/{}] {} = {}  [{}]\n", ch["time_ns"].get<uint64_t>() / 1e9,
                ch["comm"].get<std::string>(), ch["pid"].get<uint32_t>(), ch["tid"].get<uint32_t>(),
                ch["call"].get<std::string>(), result, ranges);
@@ -160,8 +163,11 @@ int run_history(const HistoryCommand& c) {
     if (!stack.empty()) {
       std::string line = "    by";
       size_t first = caller >= 0 ? size_t(caller) : 0;
-      for (size_t i = first; i < stack.size() && i < first + 4; i++)
-        line += (i == first ? " " : " < ") + stack[i].get<std::string>();
+      for (size_t i = first; i < stack.size() && i < first + 4; i++) {
+        std::string next = (i == first ? " " : " < ") + stack[i].get<std::string>();
+        if (i > first && line.size() + next.size() > 100) break;  // the width a person reads
+        line += next;
+      }
       fmt::print("{}\n", line);
     }
   }
