@@ -43,6 +43,9 @@ class Tracer {
   // the loss counters. Returns how many events were delivered.
   Result<int> poll(int timeout_ms, const Handler& handler);
 
+  // Readable when records wait (with wake-ups held back, also poll on a timeout).
+  int epoll_fd() const;
+
   // The address space (mm id) a process has now, asked of the kernel.
   Result<uint64_t> mm_of(pid_t pid) const;
 
