@@ -123,8 +123,8 @@ static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
 
 /* ---------------------------------------------------------------- syscall entry */
 
-static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
-                                    __u64 a4, __u64 a5) {
+static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4,
+                                    __u64 a5) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (!is_traced(tgid)) return 1;
@@ -152,10 +152,10 @@ static long shm_end_cb(struct task_struct* task, struct vm_area_struct* vma, voi
   return 0;
 }
 
-#define ENTER(name, sys, a0, a1, a2, a3, a4, a5)                          \
-  SEC("tracepoint/syscalls/sys_enter_" #name)                             \
-  int enter_##name(struct trace_event_raw_sys_enter* ctx) {               \
-    return on_enter(sys, a0, a1, a2, a3, a4, a5);                         \
+#define ENTER(name, sys, a0, a1, a2, a3, a4, a5)            \
+  SEC("tracepoint/syscalls/sys_enter_" #name)               \
+  int enter_##name(struct trace_event_raw_sys_enter* ctx) { \
+    return on_enter(sys, a0, a1, a2, a3, a4, a5);           \
   }
 
 /* Read only as many arguments as the call has: reading past its arity fails attach. */
@@ -268,7 +268,6 @@ static long path_step(__u32 i, struct path_walk* w) {
 
 static const char deleted_suffix[] = " (deleted)";
 
-
 /* prefix + d_name + suffix, as simple_dname() and anon_inodefs_dname() print them. */
 static __always_inline int append_pseudo_name(struct walk_state* st, struct name_bufs* bufs,
                                               struct dentry* dentry, const char* prefix,
@@ -284,8 +283,8 @@ static __always_inline int append_pseudo_name(struct walk_state* st, struct name
   if (n1 < 1) return 0;
   __u32 end = off + n1 - 1;
   barrier_var(end);
-  long n2 = bpf_probe_read_kernel_str(&bufs->names[end & (MT_NAMES_MAX - 1)], MT_NAME_MAX - 32,
-                                      name);
+  long n2 =
+      bpf_probe_read_kernel_str(&bufs->names[end & (MT_NAMES_MAX - 1)], MT_NAME_MAX - 32, name);
   if (n2 < 1) return 0;
   end += n2 - 1;
   barrier_var(end);
@@ -477,8 +476,8 @@ static long window_step(__u32 i, struct walk_state* st) {
 }
 
 /* Queues a range whose VMAs, from the one holding lo-1 to the one holding hi, are read. */
-static __always_inline void add_range(struct walk_state* st, __u64 lo, __u64 hi,
-                                      __u64 empty_lo, __u64 empty_hi) {
+static __always_inline void add_range(struct walk_state* st, __u64 lo, __u64 hi, __u64 empty_lo,
+                                      __u64 empty_hi) {
   __u32 i = st->nranges;
   if (i >= MT_MAX_RANGES) return;
   st->ranges[i].lo = lo;
@@ -488,9 +487,13 @@ static __always_inline void add_range(struct walk_state* st, __u64 lo, __u64 hi,
   st->nranges = i + 1;
 }
 
-static __always_inline __u64 page_up(__u64 x) { return (x + PAGE_SIZE - 1) & PAGE_MASK; }
+static __always_inline __u64 page_up(__u64 x) {
+  return (x + PAGE_SIZE - 1) & PAGE_MASK;
+}
 
-static __always_inline bool is_error(long ret) { return (unsigned long)ret > -4096UL; }
+static __always_inline bool is_error(long ret) {
+  return (unsigned long)ret > -4096UL;
+}
 
 /* Failures that may have changed part of the range before the error was found. */
 static __always_inline bool partial_failure(long ret) {
@@ -516,6 +519,26 @@ static __always_inline bool advice_changes_layout(__u64 advice) {
       return false;
   }
   return true;
+}
+
+/* Finishes a record whose frames and VMAs are in place: the names go after the VMAs, then
+ * the whole record into the ring buffer (counted as lost in `loss_slot` if it is full). */
+static __always_inline void submit_window_record(struct record_buf* rec, struct walk_state* st,
+                                                 __u32 loss_slot) {
+  __u32 zero = 0;
+  struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
+  e->h.flags |= st->flags;
+  e->nvmas = st->nvmas;
+  __u32 names_off = (st->vmas_off + st->nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
+  __u32 names_len = st->names_len & (MT_NAMES_MAX - 1);
+  if (names_len) {
+    struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
+    if (bufs) bpf_probe_read_kernel(&rec->data[names_off], names_len, bufs->names);
+  }
+  e->names_len = names_len;
+  __u32 size = names_off + names_len;
+  e->h.size = size;
+  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(loss_slot);
 }
 
 /* ---------------------------------------------------------------- syscall exit */
@@ -648,20 +671,7 @@ static __always_inline int on_exit(void* ctx, long ret) {
     e->ranges[i].lo = st.ranges[i].lo;
     e->ranges[i].hi = st.ranges[i].hi;
   }
-  e->h.flags |= st.flags;
-  e->nvmas = st.nvmas;
-
-  /* names follow the VMAs */
-  __u32 names_off = (st.vmas_off + st.nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
-  __u32 names_len = st.names_len & (MT_NAMES_MAX - 1);
-  if (names_len) {
-    struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
-    if (bufs) bpf_probe_read_kernel(&rec->data[names_off], names_len, bufs->names);
-  }
-  e->names_len = names_len;
-  __u32 size = names_off + names_len;
-  e->h.size = size;
-  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(sys);
+  submit_window_record(rec, &st, sys);
 
 out:
   bpf_map_delete_elem(&pending_calls, &tid);
@@ -671,7 +681,9 @@ out:
 /* One program for every sys_exit_* tracepoint of the traced calls (they share one context
  * layout): user space attaches it to each, so the verifier sees it once, not fifteen times. */
 SEC("tracepoint/syscalls/sys_exit_mmap")
-int exit_syscall(struct trace_event_raw_sys_exit* ctx) { return on_exit(ctx, ctx->ret); }
+int exit_syscall(struct trace_event_raw_sys_exit* ctx) {
+  return on_exit(ctx, ctx->ret);
+}
 
 /* ---------------------------------------------------------------- queries from user space */
 
@@ -786,20 +798,7 @@ static __always_inline void emit_exec_layout(struct task_struct* task) {
     record_vma(task, vma, &st);
   }
   bpf_iter_task_vma_destroy(&it);
-  e->h.flags |= st.flags;
-  e->nvmas = st.nvmas;
-
-  __u32 names_off = (st.vmas_off + st.nvmas * sizeof(struct mt_vma)) & RECORD_OFF_MASK;
-  __u32 names_len = st.names_len & (MT_NAMES_MAX - 1);
-  if (names_len) {
-    struct name_bufs* bufs = bpf_map_lookup_elem(&name_scratch, &zero);
-    if (bufs) bpf_probe_read_kernel(&rec->data[names_off], names_len, bufs->names);
-  }
-  e->names_len = names_len;
-  __u32 size = names_off + names_len;
-  e->h.size = size;
-  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size)))
-    count_lost(MT_SYS_COUNT + MT_EV_LAYOUT);
+  submit_window_record(rec, &st, MT_SYS_COUNT + MT_EV_LAYOUT);
 }
 
 SEC("raw_tp/sched_process_exec")

@@ -1,5 +1,7 @@
 #include "render/log_text.h"
 
+#include "render/summary.h"
+
 #include <sys/wait.h>
 
 #include <string.h>
@@ -218,16 +220,11 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
     case Kind::kLayout:
       return "";  // internal: feeds the engine, not the log
     case Kind::kLost: {
-      std::string detail;
-      for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
-        if (e.lost[i])
-          detail += fmt::format("{}{} {}", detail.empty() ? "" : ", ", e.lost[i],
-                                event::loss_slot_name(i));
       line = fmt::format("{} {}", time,
                          paint(c, Style::kError,
                                fmt::format("LOST {} events (ring buffer full: {}); raise "
                                            "--ringbuf-size",
-                                           e.lost_total, detail)));
+                                           e.lost_total, loss_breakdown(e.lost))));
       break;
     }
   }

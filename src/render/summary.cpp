@@ -6,6 +6,15 @@
 
 namespace maptrail::render {
 
+std::string loss_breakdown(const std::array<uint64_t, MT_LOSS_SLOTS>& lost) {
+  std::string detail;
+  for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
+    if (lost[i])
+      detail +=
+          fmt::format("{}{} {}", detail.empty() ? "" : ", ", lost[i], event::loss_slot_name(i));
+  return detail;
+}
+
 void TraceSummary::add(const event::Event& e) {
   using event::Kind;
   if (e.kind == Kind::kLost) {
@@ -51,13 +60,8 @@ std::string TraceSummary::text() const {
   out += fmt::format("  mapped: {} anonymous, {} file-backed; unmapped: {}\n",
                      human_size(mapped_anon_), human_size(mapped_file_), human_size(unmapped_));
   if (lost_total_) {
-    std::string detail;
-    for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
-      if (lost_[i])
-        detail +=
-            fmt::format("{}{} {}", detail.empty() ? "" : ", ", lost_[i], event::loss_slot_name(i));
     out += fmt::format("  LOST: {} events ({}): the ring buffer was full; raise --ringbuf-size\n",
-                       lost_total_, detail);
+                       lost_total_, loss_breakdown(lost_));
   } else {
     out += "  lost: 0 events\n";
   }

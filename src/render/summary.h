@@ -12,6 +12,9 @@
 
 namespace maptrail::render {
 
+// "406 mmap, 406 munmap": the non-zero loss counters by name.
+std::string loss_breakdown(const std::array<uint64_t, MT_LOSS_SLOTS>& lost);
+
 class TraceSummary {
  public:
   void add(const event::Event& e);  // every event, shown or filtered out
