@@ -89,6 +89,8 @@ int run(int argc, char** argv) {
   pmap_cmd->add_flag("-q", pmap.options.quiet, "No header or footer");
   pmap_cmd->add_flag("-p", pmap.options.show_path, "Full paths");
   pmap_cmd->add_option("-A", pmap_range, "Only mappings in LO[,HI]");
+  pmap_cmd->add_flag("--origin", pmap.origin,
+                     "Add who created each mapping: call, time, thread, caller");
   pmap_cmd->add_option("pid", pmap.pids, "Processes")->required();
 
   std::string verify_socket = daemon::kDefaultSocket;

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -43,6 +44,45 @@ Result<std::pair<uint64_t, uint64_t>> parse_history_range(const std::string& tex
   return std::make_pair(lo, hi);
 }
 
+// "mmap 1234.567890 [4242/4243] alloc_cache+0x40 (demo)" or "before tracing".
+std::string origin_text(const nlohmann::json& vma) {
+  const auto& o = vma.value("origin", nlohmann::json());
+  if (o.is_null()) return "before tracing";
+  std::string text =
+      fmt::format("{} {:.6f} [{}/{}]", o.value("call", std::string()),
+                  o.value("time_ns", uint64_t(0)) / 1e9, o.value("pid", 0), o.value("tid", 0));
+  std::string caller = o.value("caller", std::string());
+  if (!caller.empty()) text += " " + caller;
+  if (vma.value("origins", 1) > 1)
+    text += fmt::format(" (+{} more)", vma["origins"].get<int>() - 1);
+  return text;
+}
+
+// pmap's mapping lines start with the address (16 hex digits, or right-aligned in -X): the
+// origin goes at the end of each, so the pmap columns stay as they are.
+std::string annotate_origins(const std::string& pmap,
+                             const std::map<uint64_t, std::string>& origins) {
+  std::string out;
+  size_t begin = 0;
+  while (begin < pmap.size()) {
+    size_t end = pmap.find('\n', begin);
+    if (end == std::string::npos) end = pmap.size();
+    std::string line = pmap.substr(begin, end - begin);
+    size_t first = line.find_first_not_of(' ');
+    if (first != std::string::npos) {
+      char* stop = nullptr;
+      uint64_t addr = std::strtoull(line.c_str() + first, &stop, 16);
+      if (stop && *stop == ' ' && stop - (line.c_str() + first) >= 8) {
+        if (auto it = origins.find(addr); it != origins.end()) line += "  <- " + it->second;
+      }
+    }
+    out += line;
+    if (end < pmap.size()) out += "\n";
+    begin = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_pmap(const PmapCommand& c) {
@@ -66,7 +106,9 @@ int run_pmap(const PmapCommand& c) {
       continue;
     }
     std::vector<model::Vma> vmas;
+    std::map<uint64_t, std::string> origins;  // by VMA start, for --origin
     for (const auto& j : (*answer)["vmas"]) {
+      if (c.origin) origins[j.value("start", uint64_t(0))] = origin_text(j);
       auto v = daemon::vma_from_json(j);
       if (!v) {
         fmt::print(stderr, "maptrail pmap: {}\n", v.error().message);
@@ -87,6 +129,7 @@ int run_pmap(const PmapCommand& c) {
         rc |= 1;
     }
     std::string out = render::render_pmap(*process, vmas, smaps ? &*smaps : nullptr, options);
+    if (c.origin) out = annotate_origins(out, origins);
     fwrite(out.data(), 1, out.size(), stdout);
   }
   if (fflush(stdout) != 0) {

@@ -13,6 +13,7 @@ namespace maptrail::cli {
 struct PmapCommand {
   std::string socket;
   render::PmapOptions options;
+  bool origin = false;  // add who created each mapping
   std::vector<pid_t> pids;
 };
 int run_pmap(const PmapCommand& c);

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -58,6 +59,26 @@ Result<UniqueFd> listen_on(const std::string& path) {
   chmod(path.c_str(), 0666);
   if (listen(fd.get(), 64) != 0) return Error::from_errno("listen on " + path);
   return fd;
+}
+
+// Who created a VMA: the origin of its first page, and how many different origins its pages
+// have (a merged [heap] grown by many brk calls has many).
+void add_origin(json& vma, const std::vector<model::Provenance::Span>& spans) {
+  std::vector<const model::Origin*> distinct;
+  for (const auto& s : spans)
+    if (std::find(distinct.begin(), distinct.end(), s.created.get()) == distinct.end())
+      distinct.push_back(s.created.get());
+  vma["origins"] = distinct.size();
+  const model::Origin* first = spans.empty() ? nullptr : spans.front().created.get();
+  if (!first) {
+    vma["origin"] = nullptr;
+    return;
+  }
+  vma["origin"] = {{"call", first->call},
+                   {"time_ns", first->time_ns},
+                   {"pid", first->pid},
+                   {"tid", first->tid},
+                   {"caller", first->caller}};
 }
 
 std::vector<std::string> stack_text(const symbolize::Stack& stack) {
@@ -137,8 +158,14 @@ class Daemon {
     }
     if (op == "vmas") {
       json vmas = json::array();
-      if (const auto* space = engine_.find(*mm))
-        for (const auto& v : *space) vmas.push_back(to_json(v));
+      const auto* provenance = engine_.provenance(*mm);
+      if (const auto* space = engine_.find(*mm)) {
+        for (const auto& v : *space) {
+          json j = to_json(v);
+          if (provenance) add_origin(j, provenance->in_range(v.start, v.end));
+          vmas.push_back(std::move(j));
+        }
+      }
       return {{"ok", true}, {"pid", pid}, {"mm", fmt::format("{:#x}", *mm)}, {"vmas", vmas}};
     }
     if (op == "verify") {

@@ -66,12 +66,104 @@ void Engine::record(Space& space, const event::Event& e,
   space.history.add(std::move(c));
 }
 
+const model::Provenance* Engine::provenance(uint64_t mm) const {
+  auto it = spaces_.find(mm);
+  return it == spaces_.end() ? nullptr : &it->second.provenance;
+}
+
+void Engine::reconcile_provenance(Space& space) {
+  uint64_t at = 0;
+  for (const auto& v : space.vmas) {
+    if (v.start > at) space.provenance.removed(at, v.start);
+    uint64_t cursor = v.start;
+    for (const auto& span : space.provenance.in_range(v.start, v.end)) {
+      if (span.lo > cursor) space.provenance.seeded(cursor, span.lo);
+      cursor = span.hi;
+    }
+    if (cursor < v.end) space.provenance.seeded(cursor, v.end);
+    at = v.end;
+  }
+  space.provenance.removed(at, ~0ull);
+}
+
+// What a call did to which pages, from its arguments and result (the window says what the
+// VMAs became, not which pages are new).
+void Engine::track_provenance(Space& space, const event::Event& e, const std::string& caller) {
+  using event::Syscall;
+  auto origin = std::make_shared<model::Origin>();
+  origin->time_ns = e.enter_ns;
+  origin->pid = e.pid;
+  origin->tid = e.tid;
+  origin->call = event::syscall_name(e.syscall);
+  origin->caller = caller;
+  auto page_up = [](uint64_t x) { return (x + 4095) & ~uint64_t(4095); };
+  const auto& a = e.args;
+  uint64_t ret = uint64_t(e.ret);
+  auto& prov = space.provenance;
+  if (e.failed()) {
+    // a partial failure may still have changed some pages' attributes
+    if (!e.ranges.empty() && e.syscall != Syscall::kMmap && e.syscall != Syscall::kMremap)
+      for (const auto& r : e.ranges) prov.changed(r.lo, r.hi, origin);
+    return;
+  }
+  switch (e.syscall) {
+    case Syscall::kMmap:
+      prov.created(ret, ret + page_up(a[1]), origin);
+      break;
+    case Syscall::kMunmap:
+      prov.removed(a[0], a[0] + page_up(a[1]));
+      break;
+    case Syscall::kBrk:
+      if (!e.ranges.empty()) {
+        if (e.ranges[0].hi == page_up(ret))
+          prov.created(e.ranges[0].lo, e.ranges[0].hi, origin);
+        else
+          prov.removed(e.ranges[0].lo, e.ranges[0].hi);
+      }
+      break;
+    case Syscall::kMremap: {
+      uint64_t old_len = page_up(a[1]), new_len = page_up(a[2]);
+      uint64_t kept = std::min(old_len, new_len);
+      if (ret == a[0]) {
+        prov.changed(a[0], a[0] + kept, origin);
+        if (new_len > old_len)
+          prov.created(a[0] + old_len, a[0] + new_len, origin);
+        else
+          prov.removed(a[0] + new_len, a[0] + old_len);
+      } else {
+        prov.moved(a[0], ret, kept, origin);
+        if (new_len > old_len) prov.created(ret + old_len, ret + new_len, origin);
+        if (a[3] & 4 /* MREMAP_DONTUNMAP: the old range stays, emptied */)
+          prov.created(a[0], a[0] + old_len, origin);
+        else if (old_len > kept)
+          prov.removed(a[0] + kept, a[0] + old_len);
+      }
+      break;
+    }
+    case Syscall::kShmat:
+      for (const auto& w : e.vmas)
+        if (w.start == ret) prov.created(w.start, w.end, origin);
+      break;
+    case Syscall::kShmdt:
+      for (const auto& r : e.ranges) prov.removed(r.lo, r.hi);
+      break;
+    case Syscall::kMlockall:
+    case Syscall::kMunlockall:
+      prov.changed(0, ~0ull, origin);
+      break;
+    default:
+      for (const auto& r : e.ranges) prov.changed(r.lo, r.hi, origin);
+      break;
+  }
+}
+
 Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
   auto [it, inserted] = spaces_.try_emplace(mm, history_limit_);
   if (inserted) {
     it->second.owner = pid;
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
       it->second.vmas.assign(std::move(*seed));
+      reconcile_provenance(it->second);
       counters_.seeds++;
     }
   }
@@ -122,6 +214,7 @@ Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
   space.vmas.assign(std::move(*maps));
+  reconcile_provenance(space);
   space.changes++;
   counters_.resyncs++;
   return {};
@@ -176,19 +269,23 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       for (const auto& r : e.ranges) ranges.emplace_back(r.lo, r.hi);
       if (e.flags & MT_F_WHOLE_MM) ranges.emplace_back(0, ~0ull);
+      track_provenance(space, e, caller >= 0 && size_t(caller) < stack.size() ? stack[caller] : "");
       record(space, e, std::move(ranges), std::move(stack), caller);
       return;
     }
     case Kind::kFork: {
       mm_of_pid_[e.child_pid] = e.child_mm;
       if (e.flags & MT_F_THREAD_SHARED_VM) return;  // CLONE_VM: the same space
-      auto parent = spaces_.find(e.mm);
-      if (parent == spaces_.end()) return;
+      auto found = spaces_.find(e.mm);
+      if (found == spaces_.end() || e.child_mm == e.mm) return;
+      const Space& parent = found->second;  // a reference survives the rehash below
       std::vector<model::Vma> inherited;
-      for (const auto& v : parent->second.vmas)
+      for (const auto& v : parent.vmas)
         if (!(v.vm_flags & kVmDontCopy)) inherited.push_back(v);
       Space& child = new_space(e.child_mm);
       child.vmas.assign(std::move(inherited));
+      child.provenance = parent.provenance;  // a fork child's pages came from these calls
+      reconcile_provenance(child);
       child.owner = e.child_pid;
       child.changes++;
       record(child, e, {{0, ~0ull}}, {}, -1);
@@ -207,6 +304,12 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       space.changes++;
       mm_of_pid_[e.pid] = e.mm;
       if (e.window_complete()) {
+        auto exec = std::make_shared<model::Origin>();
+        exec->time_ns = e.exit_ns;
+        exec->pid = e.pid;
+        exec->tid = e.tid;
+        exec->call = "exec";
+        for (const auto& w : e.vmas) space.provenance.created(w.start, w.end, exec);
         auto vmas = proc_vmas(e);
         // x86-64's [vsyscall] page is in every 64-bit process's maps but in no mm's VMA tree
         // (the kernel iterator cannot see it): add it as /proc does.

@@ -18,6 +18,7 @@
 #include "event/event.h"
 #include "model/address_space.h"
 #include "model/history.h"
+#include "model/provenance.h"
 
 namespace maptrail::engine {
 
@@ -42,6 +43,8 @@ class Engine {
 
   // The changes recorded for a space, or nullptr.
   const model::History* history(uint64_t mm) const;
+  // Who created and last changed each page of a space, or nullptr.
+  const model::Provenance* provenance(uint64_t mm) const;
 
   // The model of an address space, or nullptr.
   const model::AddressSpace* find(uint64_t mm) const;
@@ -68,6 +71,7 @@ class Engine {
     explicit Space(size_t history_limit = 0) : history(history_limit) {}
     model::AddressSpace vmas;
     model::History history;
+    model::Provenance provenance;
     pid_t owner = 0;  // a process that has this mm, to read /proc through
     uint64_t changes = 0;
   };
@@ -76,10 +80,15 @@ class Engine {
   void apply_window(Space& space, const event::Event& e);
   void repair_window(Space& space, const event::Event& e);
   void forget_pid(pid_t pid);
+  void track_provenance(Space& space, const event::Event& e, const std::string& caller);
+  // After the VMAs were read anew: pages no longer mapped lose their origin, pages nobody
+  // saw being mapped are marked as present before tracing.
+  static void reconcile_provenance(Space& space);
 
   Space& new_space(uint64_t mm);
-  void record(Space& space, const event::Event& e, std::vector<std::pair<uint64_t, uint64_t>> ranges,
-              std::vector<std::string> stack, int caller);
+  void record(Space& space, const event::Event& e,
+              std::vector<std::pair<uint64_t, uint64_t>> ranges, std::vector<std::string> stack,
+              int caller);
 
   size_t history_limit_;
   std::unique_ptr<KernelView> own_kernel_;

@@ -135,6 +135,13 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
         EXPECT_GE(j["windows_applied"].get<uint64_t>() + j["repairs"].get<uint64_t>(), 9000u)
             << status;
         EXPECT_EQ(j["lost"], 0) << status;
+        // pmap --origin names who created each mapping, with the caller in the workload.
+        std::string origins;
+        EXPECT_EQ(client({"pmap", "--socket", socket_, "--origin", pid}, &origins), 0);
+        EXPECT_NE(origins.find("  <- mmap "), std::string::npos) << origins.substr(0, 3000);
+        EXPECT_NE(origins.find("(randmaps)"), std::string::npos) << origins.substr(0, 3000);
+        EXPECT_NE(origins.find("  <- before tracing"), std::string::npos)
+            << "the workload's own binary was mapped before the daemon started";
         // History knows the calls that made the regions, with their callers.
         std::string history;
         EXPECT_EQ(client({"history", "--socket", socket_, pid, "0,7fffffffffff"}, &history), 0);

@@ -527,3 +527,70 @@ TEST(EngineRepair, ChangesCountEveryEventOfASpace) {
 
 }  // namespace
 }  // namespace maptrail::engine
+
+namespace maptrail::engine {
+namespace {
+
+// Provenance in the engine: who made each page, through the kernel's merges.
+TEST(EngineProvenance, BrkGrowthKeepsEachCallsPartOfAMergedHeap) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  constexpr uint64_t kHeap = 0x555555559000;
+  auto brk = [&](uint64_t from, uint64_t to, uint64_t t) {
+    event::Event e = call(Syscall::kBrk, {{from, to}}, {anon(kHeap, to)});
+    e.args[0] = to;
+    e.ret = int64_t(to);
+    e.enter_ns = t;
+    return e;
+  };
+  engine.apply(brk(kHeap, kHeap + 4 * P, 100), {"grow_heap+0x10 (demo)"}, 0);
+  engine.apply(brk(kHeap + 4 * P, kHeap + 8 * P, 200), {"other+0x20 (demo)"}, 0);
+  ASSERT_EQ(engine.find(kMm)->size(), 1u) << "the kernel reported one merged VMA";
+  auto spans = engine.provenance(kMm)->in_range(kHeap, kHeap + 8 * P);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].created->time_ns, 100u);
+  EXPECT_EQ(spans[0].created->caller, "grow_heap+0x10 (demo)");
+  EXPECT_EQ(spans[1].created->time_ns, 200u);
+  EXPECT_EQ(spans[1].created->call, "brk");
+}
+
+TEST(EngineProvenance, MremapMovesTheCreatorAlongAndMunmapForgetsIt) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  event::Event map = call(Syscall::kMmap, {{kBase, kBase + 4 * P}}, {anon(kBase, kBase + 4 * P)});
+  map.args[1] = 4 * P;
+  map.ret = int64_t(kBase);
+  map.enter_ns = 1;
+  engine.apply(map, {"make+0x1 (prog)"}, 0);
+  constexpr uint64_t kTo = kBase + 0x100 * P;
+  event::Event move = call(Syscall::kMremap, {{kBase, kBase + 4 * P}, {kTo, kTo + 8 * P}},
+                           {anon(kTo, kTo + 8 * P)});
+  move.args = {kBase, 4 * P, 8 * P, 1 /* MAYMOVE */, 0, 0};
+  move.ret = int64_t(kTo);
+  move.enter_ns = 2;
+  engine.apply(move, {"grow+0x2 (prog)"}, 0);
+  const auto* prov = engine.provenance(kMm);
+  EXPECT_TRUE(prov->in_range(kBase, kBase + 4 * P).empty());
+  auto spans = prov->in_range(kTo, kTo + 8 * P);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].created->caller, "make+0x1 (prog)") << "the moved pages were made by mmap";
+  EXPECT_EQ(spans[0].last->call, "mremap");
+  EXPECT_EQ(spans[1].created->call, "mremap") << "the grown part was made by mremap";
+  event::Event unmap = call(Syscall::kMunmap, {{kTo, kTo + 8 * P}}, {});
+  unmap.args = {kTo, 8 * P, 0, 0, 0, 0};
+  engine.apply(unmap);
+  EXPECT_TRUE(prov->in_range(kTo, kTo + 8 * P).empty());
+}
+
+TEST(EngineProvenance, SeededPagesAreMarkedAsPresentBeforeTracing) {
+  FakeKernel kernel;
+  kernel.now = {proc_anon(kBase, kBase + 4 * P)};
+  Engine engine(&kernel);
+  engine.apply(call(Syscall::kMadvise, {}, {}));
+  auto spans = engine.provenance(kMm)->in_range(kBase, kBase + 4 * P);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].created, nullptr);
+}
+
+}  // namespace
+}  // namespace maptrail::engine

@@ -1,0 +1,97 @@
+// The model's costs at scale: window applies per second and memory per VMA for address
+// spaces of 1k to 1M VMAs (65,530 is the default vm.max_map_count). docs/BENCHMARKS.md
+// has the figures and the command.
+#include <malloc.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "model/address_space.h"
+
+namespace {
+
+using maptrail::model::AddressSpace;
+using maptrail::model::Vma;
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kBase = 0x7f0000000000;
+
+// n VMAs of 2 pages with 1-page holes between them, alternating permissions and names like
+// a real process (libraries, anonymous memory, thread stacks).
+std::vector<Vma> layout(size_t n) {
+  std::vector<Vma> vmas;
+  vmas.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    Vma v;
+    v.start = kBase + i * 3 * kPage;
+    v.end = v.start + 2 * kPage;
+    v.perms = (i % 3 == 0) ? 5 : 3;
+    if (i % 4 == 0) {
+      v.name = "/usr/lib/x86_64-linux-gnu/libexample.so.1";
+      v.inode = 1234;
+      v.dev_major = 254;
+      v.offset = i * kPage;
+    }
+    vmas.push_back(v);
+  }
+  return vmas;
+}
+
+// What an mprotect of a VMA's second page reports: the VMA split in two; then the inverse
+// call merges it back. Each apply replaces a window as the engine does for every event.
+void BM_ApplyWindow(benchmark::State& state) {
+  size_t n = state.range(0);
+  AddressSpace space;
+  space.assign(layout(n));
+  std::mt19937_64 rng(42);
+  std::vector<Vma> split(2), merged(1);
+  for (auto _ : state) {
+    uint64_t start = kBase + (rng() % n) * 3 * kPage;
+    const Vma whole = *space.find(start);
+    split[0] = whole;
+    split[0].end = start + kPage;
+    split[1] = whole;
+    split[1].start = start + kPage;
+    split[1].perms = 1;
+    space.replace_window(start + kPage, start + 2 * kPage, split);
+    merged[0] = whole;
+    space.replace_window(start + kPage, start + 2 * kPage, merged);
+  }
+  state.SetItemsProcessed(state.iterations() * 2);  // two windows per iteration
+  state.counters["vmas"] = double(space.size());
+}
+BENCHMARK(BM_ApplyWindow)->Arg(1000)->Arg(10000)->Arg(65530)->Arg(1000000);
+
+void BM_Find(benchmark::State& state) {
+  size_t n = state.range(0);
+  AddressSpace space;
+  space.assign(layout(n));
+  std::mt19937_64 rng(7);
+  for (auto _ : state) {
+    uint64_t addr = kBase + (rng() % (n * 3)) * kPage;
+    benchmark::DoNotOptimize(space.find(addr));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Find)->Arg(65530)->Arg(1000000);
+
+// Heap bytes per VMA held by the model (malloc's own accounting, names included).
+void BM_MemoryPerVma(benchmark::State& state) {
+  size_t n = state.range(0);
+  for (auto _ : state) {
+    size_t before = mallinfo2().uordblks;
+    AddressSpace space;
+    space.assign(layout(n));  // the input vector is freed again when assign returns
+    size_t after = mallinfo2().uordblks;
+    state.counters["bytes_per_vma"] = double(after - before) / double(n);
+    benchmark::DoNotOptimize(space);
+  }
+}
+BENCHMARK(BM_MemoryPerVma)->Arg(65530)->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
