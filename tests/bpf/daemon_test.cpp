@@ -223,6 +223,32 @@ TEST_F(Daemon, RealProgramsStayExactWhileTheyRun) {
   }
 }
 
+// The stack grows by page faults, which no system call reports: verify names it as drift
+// (not as a difference), and the model takes the kernel's stack from then on.
+TEST_F(Daemon, StackGrowthIsReportedAsNamedDrift) {
+  Subprocess work({workload("stackgrow")}, path("s.out"), path("s.err"), true);
+  ASSERT_TRUE(work.wait_for_output("ready", false));
+  std::string pid = std::to_string(work.pid());
+  auto daemon = start_daemon({"-p", pid});
+  std::string out, err;
+  ASSERT_EQ(client({"verify", "--socket", socket_, pid}, &out, &err), 0) << out << err;
+  EXPECT_EQ(out.find("drift"), std::string::npos) << out;
+  ASSERT_TRUE(work.write_stdin("go\n"));
+  ASSERT_TRUE(work.wait_for_output("grown", false));
+  EXPECT_EQ(client({"verify", "--socket", socket_, pid}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("exact"), std::string::npos) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(drift: stack grew by (\d+) KiB)"))) << out;
+  EXPECT_GE(std::stoul(m[1]), 900u) << "about 1 MiB of frames";
+  // Reconciled: the next check has nothing left to report.
+  EXPECT_EQ(client({"verify", "--socket", socket_, pid}, &out, &err), 0);
+  EXPECT_EQ(out.find("drift"), std::string::npos) << out;
+  ASSERT_TRUE(work.write_stdin("done\n"));
+  EXPECT_EQ(work.wait(), 0);
+  kill(daemon->pid(), SIGTERM);
+  daemon->wait();
+}
+
 TEST_F(Daemon, StopsCleanlyAndRemovesItsSocket) {
   auto daemon = start_daemon();
   ASSERT_TRUE(fs::exists(socket_));
