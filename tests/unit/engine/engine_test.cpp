@@ -594,3 +594,66 @@ TEST(EngineProvenance, SeededPagesAreMarkedAsPresentBeforeTracing) {
 
 }  // namespace
 }  // namespace maptrail::engine
+
+namespace maptrail::engine {
+namespace {
+
+event::Event lifecycle(Kind kind, uint32_t pid, uint64_t mm, uint32_t child_pid = 0,
+                       uint64_t child_mm = 0, uint16_t flags = 0) {
+  event::Event e;
+  e.kind = kind;
+  e.pid = e.tid = pid;
+  e.mm = mm;
+  e.child_pid = e.child_tid = child_pid;
+  e.child_mm = child_mm;
+  e.flags = flags;
+  return e;
+}
+
+// vfork/posix_spawn: the child borrows the parent's address space (CLONE_VM) until exec.
+TEST(EngineLifecycle, VforkChildSharesTheParentsSpaceUntilExec) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  constexpr uint32_t kChild = kPid - 5;
+  engine.apply(lifecycle(Kind::kFork, kPid, kMm, kChild, kMm, MT_F_THREAD_SHARED_VM));
+  EXPECT_EQ(engine.mm_of(kChild), kMm);
+  EXPECT_EQ(engine.size(), 1u) << "no copy: one space, two processes";
+  constexpr uint64_t kNewMm = 0xffff888033330000;
+  engine.apply(lifecycle(Kind::kExec, kChild, kNewMm, kChild, kNewMm));
+  event::Event layout = call(Syscall::kNone, {}, {anon(0x400000, 0x401000)}, kNewMm);
+  layout.kind = Kind::kLayout;
+  layout.pid = layout.tid = kChild;
+  engine.apply(layout);
+  EXPECT_EQ(engine.mm_of(kChild), kNewMm);
+  EXPECT_EQ(engine.mm_of(kPid), kMm);
+  EXPECT_EQ(spans(engine.find(kMm)).size(), 3u) << "the parent's model is untouched";
+  EXPECT_EQ(spans(engine.find(kNewMm)).front().first, 0x400000u);
+}
+
+// A pid is reused by an unrelated process: keyed by mm, the new one starts clean.
+TEST(EngineLifecycle, PidReuseStartsFromTheNewProcesssSpace) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  engine.apply(lifecycle(Kind::kExit, kPid, kMm));
+  event::Event gone;
+  gone.kind = Kind::kExitMmap;
+  gone.pid = gone.tid = kPid;
+  gone.child_mm = kMm;
+  engine.apply(gone);
+  EXPECT_EQ(engine.mm_of(kPid), std::nullopt);
+  EXPECT_EQ(engine.find(kMm), nullptr);
+  // Same pid, another process (and by chance the same mm address, recycled by the kernel).
+  kernel.now = {proc_anon(kBase + 0x40 * P, kBase + 0x41 * P)};
+  engine.apply(call(Syscall::kMadvise, {}, {}));
+  EXPECT_EQ(engine.mm_of(kPid), kMm);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase + 0x40 * P, kBase + 0x41 * P}}))
+      << "seeded afresh, nothing of the old process";
+  EXPECT_EQ(engine.history(kMm)->size(), 1u) << "the new process's call only";
+  EXPECT_TRUE(engine.history(kMm)->touching(kBase, kBase + 16 * P).empty())
+      << "none of the old process's changes";
+}
+
+}  // namespace
+}  // namespace maptrail::engine
