@@ -153,7 +153,13 @@ class Daemon {
       // Not seen yet (an idle process): key it by the mm the kernel names now.
       auto kernel_mm = tracer_.mm_of(pid);
       if (!kernel_mm) return {{"ok", false}, {"error", kernel_mm.error().message}};
-      if (!options_.pids.empty() || true) engine_.adopt(pid, *kernel_mm);
+      // With -p, a process outside the set gets no events: a model of it would go stale.
+      if (!options_.pids.empty())
+        return {{"ok", false},
+                {"error", fmt::format("pid {} is not traced by this daemon (it was started with "
+                                      "-p; start one without -p to trace every process)",
+                                      pid)}};
+      engine_.adopt(pid, *kernel_mm);
       mm = kernel_mm.value();
     }
     if (op == "vmas") {

@@ -249,6 +249,21 @@ TEST_F(Daemon, StackGrowthIsReportedAsNamedDrift) {
   daemon->wait();
 }
 
+TEST_F(Daemon, WithPidsItAnswersOnlyAboutThoseProcesses) {
+  Subprocess traced({"/bin/sleep", "30"}, path("a.out"), path("a.err"));
+  Subprocess other({"/bin/sleep", "30"}, path("b.out"), path("b.err"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto daemon = start_daemon({"-p", std::to_string(traced.pid())});
+  std::string out, err;
+  EXPECT_EQ(client({"verify", "--socket", socket_, std::to_string(traced.pid())}, &out, &err), 0)
+      << out << err;
+  EXPECT_NE(out.find("exact"), std::string::npos) << out;
+  EXPECT_EQ(client({"verify", "--socket", socket_, std::to_string(other.pid())}, &out, &err), 2);
+  EXPECT_NE(err.find("not traced by this daemon"), std::string::npos) << err;
+  kill(daemon->pid(), SIGTERM);
+  daemon->wait();
+}
+
 TEST_F(Daemon, StopsCleanlyAndRemovesItsSocket) {
   auto daemon = start_daemon();
   ASSERT_TRUE(fs::exists(socket_));
