@@ -282,9 +282,10 @@ int run_daemon(const DaemonOptions& o) {
   bool running = true;
   while (running) {
     epoll_event ready[8];
-    // Records come without a wake-up until an eighth of the ring is full: look every 200 ms
-    // anyway, and drain before every answer, so nothing is answered from a stale model.
-    int n = epoll_wait(epoll.get(), ready, 8, 200);
+    // Records come without a wake-up until an eighth of the ring is full: look once a second
+    // anyway (a daemon should not wake more often when nothing happens), and drain before
+    // every answer, so nothing is answered from a stale model.
+    int n = epoll_wait(epoll.get(), ready, 8, 1000);
     for (int i = 0; i < n; i++) {
       int fd = ready[i].data.fd;
       if (fd == signals.get()) {
