@@ -160,10 +160,10 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
   }
 }
 
-// Programs no one here wrote, traced from their exec while they run: an interpreter and a
-// JIT runtime with 600 threads (about 1,400 VMAs). verify is asked while they change their
-// mappings (it must
-// retry, not be fooled), and pmap is compared with procps while the program is stopped.
+// Programs no one here wrote, traced from their exec while they run: an interpreter with
+// about 1,600 VMAs and a JIT runtime with 600 threads (about 1,400 VMAs). verify is asked
+// while they change their mappings (it must retry, not be fooled), and pmap is compared with
+// procps while the program is stopped.
 TEST_F(Daemon, RealProgramsStayExactWhileTheyRun) {
   struct Program {
     const char* name;
