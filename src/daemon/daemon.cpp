@@ -20,6 +20,7 @@
 #include "daemon/wire.h"
 #include "engine/engine.h"
 #include "engine/verifier.h"
+#include "render/verify_json.h"
 #include "procfs/process.h"
 #include "symbolize/stack.h"
 #include "trace/tracer.h"
@@ -176,7 +177,7 @@ class Daemon {
     }
     if (op == "verify") {
       auto report = verifier_.verify(pid);
-      json j = to_json(report);
+      json j = render::verify_report_json(report);
       j["ok"] = true;
       return j;
     }

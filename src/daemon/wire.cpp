@@ -45,20 +45,4 @@ nlohmann::json to_json(const model::Change& c) {
           {"caller", c.caller}};
 }
 
-nlohmann::json to_json(const engine::VerifyReport& r) {
-  nlohmann::json differences = nlohmann::json::array();
-  for (const auto& d : r.differences) {
-    nlohmann::json item = nlohmann::json::object();
-    if (d.model) item["model"] = model::format_maps_line(*d.model);
-    if (d.kernel) item["kernel"] = model::format_maps_line(*d.kernel);
-    differences.push_back(item);
-  }
-  nlohmann::json drift = nlohmann::json::array();
-  for (const auto& d : r.drift)
-    drift.push_back({{"kind", "stack_growth"}, {"bytes", d.before.start - d.after.start}});
-  return {
-      {"pid", r.pid},           {"done", r.ok},     {"exact", r.exact},           {"vmas", r.vmas},
-      {"attempts", r.attempts}, {"error", r.error}, {"differences", differences}, {"drift", drift}};
-}
-
 }  // namespace maptrail::daemon

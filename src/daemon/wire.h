@@ -3,7 +3,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/verifier.h"
 #include "model/history.h"
 #include "model/vma.h"
 #include "util/result.h"
@@ -13,6 +12,5 @@ namespace maptrail::daemon {
 nlohmann::json to_json(const model::Vma& v);
 Result<model::Vma> vma_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const model::Change& c);
-nlohmann::json to_json(const engine::VerifyReport& r);
 
 }  // namespace maptrail::daemon

@@ -6,6 +6,7 @@
 
 #include "model/vma.h"
 #include "render/decode.h"
+#include "render/summary.h"
 
 namespace maptrail::render {
 
@@ -165,10 +166,7 @@ json event_json(const EventView& view, const TraceClock& clock) {
       break;
     case Kind::kLost: {
       j["count"] = e.lost_total;
-      json by = json::object();
-      for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
-        if (e.lost[i]) by[std::string(event::loss_slot_name(i))] = e.lost[i];
-      j["lost"] = std::move(by);
+      j["lost"] = loss_json(e.lost);
       break;
     }
   }

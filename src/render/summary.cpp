@@ -15,6 +15,13 @@ std::string loss_breakdown(const std::array<uint64_t, MT_LOSS_SLOTS>& lost) {
   return detail;
 }
 
+nlohmann::json loss_json(const std::array<uint64_t, MT_LOSS_SLOTS>& lost) {
+  nlohmann::json by_name = nlohmann::json::object();
+  for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
+    if (lost[i]) by_name[std::string(event::loss_slot_name(i))] = lost[i];
+  return by_name;
+}
+
 void TraceSummary::add(const event::Event& e) {
   using event::Kind;
   if (e.kind == Kind::kLost) {
@@ -107,10 +114,7 @@ nlohmann::json TraceSummary::json() const {
   j["bytes_mapped_file"] = mapped_file_;
   j["bytes_unmapped"] = unmapped_;
   j["lost"] = lost_total_;
-  nlohmann::json lost = nlohmann::json::object();
-  for (unsigned i = 0; i < MT_LOSS_SLOTS; i++)
-    if (lost_[i]) lost[std::string(event::loss_slot_name(i))] = lost_[i];
-  j["lost_by_event"] = lost;
+  j["lost_by_event"] = loss_json(lost_);
   j["windows_incomplete"] = incomplete_windows_;
   j["decode_errors"] = decode_errors_;
   j["verify_checks"] = verify_checks_;

@@ -15,6 +15,9 @@ namespace maptrail::render {
 // "406 mmap, 406 munmap": the non-zero loss counters by name.
 std::string loss_breakdown(const std::array<uint64_t, MT_LOSS_SLOTS>& lost);
 
+// {"mmap": 406, "munmap": 406}: the non-zero loss counters by name.
+nlohmann::json loss_json(const std::array<uint64_t, MT_LOSS_SLOTS>& lost);
+
 class TraceSummary {
  public:
   void add(const event::Event& e);  // every event, shown or filtered out

@@ -6,32 +6,35 @@
 
 namespace maptrail::render {
 
+nlohmann::json verify_report_json(const engine::VerifyReport& r) {
+  nlohmann::json differences = nlohmann::json::array();
+  for (const auto& d : r.differences) {
+    nlohmann::json item = nlohmann::json::object();
+    if (d.model) item["model"] = model::format_maps_line(*d.model);
+    if (d.kernel) item["kernel"] = model::format_maps_line(*d.kernel);
+    differences.push_back(std::move(item));
+  }
+  nlohmann::json drift = nlohmann::json::array();
+  for (const auto& d : r.drift)
+    drift.push_back({{"kind", "stack_growth"}, {"bytes", d.before.start - d.after.start}});
+  return {{"pid", r.pid},
+          {"done", r.ok},
+          {"exact", r.exact},
+          {"vmas", r.vmas},
+          {"attempts", r.attempts},
+          {"error", r.error},
+          {"differences", std::move(differences)},
+          {"drift", std::move(drift)}};
+}
+
 std::string verify_json(const engine::VerifyReport& r, const TraceClock& clock,
                         uint64_t monotonic_now_ns) {
-  nlohmann::json j;
+  nlohmann::json j = verify_report_json(r);
   j["v"] = 1;
   j["time"] = rfc3339_ns(clock.wall_ns(monotonic_now_ns));
   j["t"] = clock.seconds_since_start(monotonic_now_ns);
   j["event"] = "verify";
-  j["pid"] = r.pid;
   j["ok"] = r.ok;
-  if (!r.ok) j["error"] = r.error;
-  j["exact"] = r.exact;
-  j["vmas"] = r.vmas;
-  j["attempts"] = r.attempts;
-  nlohmann::json differences = nlohmann::json::array();
-  for (const auto& d : r.differences) {
-    nlohmann::json item;
-    item["model"] = d.model ? nlohmann::json(model::format_maps_line(*d.model)) : nlohmann::json();
-    item["kernel"] =
-        d.kernel ? nlohmann::json(model::format_maps_line(*d.kernel)) : nlohmann::json();
-    differences.push_back(item);
-  }
-  j["differences"] = differences;
-  nlohmann::json drift = nlohmann::json::array();
-  for (const auto& d : r.drift)
-    drift.push_back({{"kind", "stack_growth"}, {"bytes", d.before.start - d.after.start}});
-  j["drift"] = drift;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
