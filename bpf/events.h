@@ -142,7 +142,10 @@ struct mt_task_event {
   __u32 child_pid; /* fork/thread: the new task's tgid and tid; exec: the old tid */
   __u32 child_tid;
   __u64 child_mm;  /* fork/thread: the new task's mm; exec: the new mm */
-  __s32 exit_code; /* exit: the raw wait status */
+  union {
+    __s32 exit_code;       /* exit: the raw wait status */
+    __s32 child_map_count; /* fork: VMAs the kernel copied (it skips MADV_DONTFORK ones) */
+  };
   __u32 filename_len;
   char filename[MT_FILENAME_MAX]; /* exec: the path as given to execve */
 };

@@ -755,6 +755,8 @@ int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
   e->child_tid = BPF_CORE_READ(child, pid);
   e->child_mm = (__u64)BPF_CORE_READ(child, mm);
   if (!is_thread && e->child_mm == e->h.mm) e->h.flags |= MT_F_THREAD_SHARED_VM;
+  /* The child does not run before this tracepoint: its VMA count is what dup_mmap made. */
+  if (!is_thread && e->child_mm) e->child_map_count = BPF_CORE_READ(child, mm, map_count);
   submit_task_event(e);
   return 0;
 }

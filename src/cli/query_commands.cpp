@@ -13,7 +13,9 @@
 #include "daemon/wire.h"
 #include "procfs/process.h"
 #include "procfs/smaps.h"
+#include "event/event.h"
 #include "render/decode.h"
+#include "render/log_text.h"
 
 namespace maptrail::cli {
 
@@ -192,15 +194,21 @@ int run_history(const HistoryCommand& c) {
     for (const auto& r : ch["ranges"])
       ranges += fmt::format("{}{:#x}-{:#x}", ranges.empty() ? "" : " ", r[0].get<uint64_t>(),
                             r[1].get<uint64_t>());
-    int64_t ret = ch["ret"].get<int64_t>();
+    // A syscall is shown as the trace log shows it; fork and exec by name.
     std::string call = ch["call"].get<std::string>();
-    bool returns_address = call == "mmap" || call == "mremap" || call == "shmat" || call == "brk";
-    std::string result = ret < 0 && ret > -4096 ? "-1 " + render::errno_name(int(-ret))
-                         : returns_address      ? render::hex_addr(uint64_t(ret))
-                                                : std::to_string(ret);
-    fmt::print("{:.6f} {}[{}/{}] {} = {}  [{}]\n", ch["time_ns"].get<uint64_t>() / 1e9,
+    event::Event e;
+    e.syscall = event::syscall_by_name(call);
+    e.ret = ch["ret"].get<int64_t>();
+    for (size_t i = 0; i < e.args.size() && i < ch["args"].size(); i++)
+      e.args[i] = ch["args"][i].get<uint64_t>();
+    std::string what = call, result;
+    if (e.syscall != event::Syscall::kNone) {
+      what = render::call_text(e, ch.value("file", ""));
+      result = " " + render::result_text(e);
+    }
+    fmt::print("{:.6f} {}[{}/{}] {}{}  [{}]\n", ch["time_ns"].get<uint64_t>() / 1e9,
                ch["comm"].get<std::string>(), ch["pid"].get<uint32_t>(), ch["tid"].get<uint32_t>(),
-               ch["call"].get<std::string>(), result, ranges);
+               what, result, ranges);
     int caller = ch.value("caller", -1);
     const auto& stack = ch["stack"];
     if (!stack.empty()) {

@@ -120,10 +120,7 @@ bool shown(const TraceOptions& o, const event::Event& e, const model::AddressSpa
 
 std::string mmap_fd_path(const event::Event& e) {
   if (e.syscall != event::Syscall::kMmap || static_cast<int>(e.args[4]) < 0) return "";
-  if (!e.failed()) {
-    for (const auto& v : e.vmas)
-      if (v.start <= uint64_t(e.ret) && uint64_t(e.ret) < v.end && !v.name.empty()) return v.name;
-  }
+  if (auto name = event::mapped_file_name(e); !name.empty()) return name;
   auto path = procfs::fd_path(e.pid, static_cast<int>(e.args[4]));
   return path ? *path : "";
 }

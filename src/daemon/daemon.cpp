@@ -139,6 +139,7 @@ class Daemon {
               {"lost", lost_},
               {"windows_applied", c.windows_applied},
               {"repairs", c.repairs},
+              {"seeds", c.seeds},
               {"resyncs", c.resyncs}};
     }
     if (op != "vmas" && op != "verify" && op != "history")
@@ -148,6 +149,8 @@ class Daemon {
     pid_t pid = request["pid"].get<pid_t>();
     if (auto allowed = may_read_maps(peer.uid, pid); !allowed)
       return {{"ok", false}, {"error", allowed.error().message}};
+    // A thread id answers for its process, as /proc/TID/maps and procps pmap do.
+    if (auto info = procfs::read_process(pid); info && info->tgid > 0) pid = info->tgid;
     drain();  // answer with everything the kernel has already reported
     auto mm = engine_.mm_of(pid);
     if (!mm) {

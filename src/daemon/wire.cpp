@@ -41,8 +41,8 @@ nlohmann::json to_json(const model::Change& c) {
           {"pid", c.pid},         {"tid", c.tid},
           {"comm", c.comm},       {"call", c.call},
           {"args", c.args},       {"ret", c.ret},
-          {"ranges", ranges},     {"stack", c.stack},
-          {"caller", c.caller}};
+          {"file", c.file},       {"ranges", ranges},
+          {"stack", c.stack},     {"caller", c.caller}};
 }
 
 }  // namespace maptrail::daemon

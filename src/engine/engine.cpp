@@ -60,6 +60,7 @@ void Engine::record(Space& space, const event::Event& e,
     c.call = event::kind_name(e.kind);
   c.args = e.args;
   c.ret = e.ret;
+  c.file = event::mapped_file_name(e);
   c.ranges = std::move(ranges);
   c.stack = std::move(stack);
   c.caller = caller;
@@ -220,6 +221,37 @@ Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   return {};
 }
 
+size_t Engine::tree_size(const model::AddressSpace& vmas) const {
+  size_t n = vmas.size();
+  if (auto gate = kernel_->gate_vma(); gate && vmas.find(gate->start)) n--;
+  return n;
+}
+
+// The kernel copied a different number of VMAs than the model would: the parent has VMAs
+// seeded from /proc, which does not show VM_DONTCOPY. Read the child as it is, and mark
+// the parent's VMAs of unknown flags that the child lacks, so the next fork needs no read.
+// A mark that is wrong (the child unmapped it already) only costs another read: the count
+// is checked at every fork.
+void Engine::learn_what_fork_skips(Space& parent, Space& child, pid_t child_pid) {
+  counters_.windows_incomplete++;
+  auto now = kernel_->read_maps(child_pid);
+  if (!now || !child.vmas.assign(std::move(*now))) {
+    counters_.repair_failures++;
+    return;
+  }
+  counters_.repairs++;
+  std::vector<model::Vma> skipped;
+  for (const auto& v : parent.vmas) {
+    const model::Vma* in_child = child.vmas.find(v.start);
+    if (v.vm_flags == 0 && !(in_child && in_child->start == v.start && in_child->end == v.end))
+      skipped.push_back(v);
+  }
+  for (auto& v : skipped) {
+    v.vm_flags = kVmDontCopy;
+    parent.vmas.replace_window(v.start, v.end, std::span(&v, 1));
+  }
+}
+
 void Engine::forget_pid(pid_t pid) {
   mm_of_pid_.erase(pid);
   kernel_->forget(pid);
@@ -278,15 +310,17 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       if (e.flags & MT_F_THREAD_SHARED_VM) return;  // CLONE_VM: the same space
       auto found = spaces_.find(e.mm);
       if (found == spaces_.end() || e.child_mm == e.mm) return;
-      const Space& parent = found->second;  // a reference survives the rehash below
+      Space& parent = found->second;  // a reference survives the rehash below
       std::vector<model::Vma> inherited;
       for (const auto& v : parent.vmas)
         if (!(v.vm_flags & kVmDontCopy)) inherited.push_back(v);
       Space& child = new_space(e.child_mm);
       child.vmas.assign(std::move(inherited));
       child.provenance = parent.provenance;  // a fork child's pages came from these calls
-      reconcile_provenance(child);
       child.owner = e.child_pid;
+      if (e.child_map_count >= 0 && size_t(e.child_map_count) != tree_size(child.vmas))
+        learn_what_fork_skips(parent, child, e.child_pid);
+      reconcile_provenance(child);
       child.changes++;
       record(child, e, {{0, ~0ull}}, {}, -1);
       return;

@@ -80,6 +80,9 @@ class Engine {
   void apply_window(Space& space, const event::Event& e);
   void repair_window(Space& space, const event::Event& e);
   void forget_pid(pid_t pid);
+  // VMAs in the kernel's tree (the gate area is in /proc/PID/maps but not in the tree).
+  size_t tree_size(const model::AddressSpace& vmas) const;
+  void learn_what_fork_skips(Space& parent, Space& child, pid_t child_pid);
   void track_provenance(Space& space, const event::Event& e, const std::string& caller);
   // After the VMAs were read anew: pages no longer mapped lose their origin, pages nobody
   // saw being mapped are marked as present before tracing.

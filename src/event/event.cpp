@@ -124,6 +124,7 @@ Result<Event> decode_task(std::span<const uint8_t> bytes, const mt_event_header&
   e.child_tid = raw.child_tid;
   e.child_mm = raw.child_mm;
   e.exit_code = raw.exit_code;
+  if (e.kind == Kind::kFork) e.child_map_count = raw.child_map_count;
   e.filename =
       bounded_string(raw.filename, std::min<size_t>(raw.filename_len, sizeof(raw.filename)));
   return e;
@@ -134,6 +135,19 @@ Result<Event> decode_task(std::span<const uint8_t> bytes, const mt_event_header&
 std::string_view syscall_name(Syscall s) {
   auto i = static_cast<unsigned>(s);
   return i < std::size(kSyscallNames) ? kSyscallNames[i] : "?";
+}
+
+Syscall syscall_by_name(std::string_view name) {
+  for (unsigned i = 0; i < std::size(kSyscallNames); i++)
+    if (kSyscallNames[i] == name && name != "?") return static_cast<Syscall>(i);
+  return Syscall::kNone;
+}
+
+std::string mapped_file_name(const Event& e) {
+  if (e.syscall != Syscall::kMmap || e.failed() || static_cast<int>(e.args[4]) < 0) return "";
+  for (const auto& v : e.vmas)
+    if (v.start <= uint64_t(e.ret) && uint64_t(e.ret) < v.end) return v.name;
+  return "";
 }
 
 std::string_view kind_name(Kind k) {

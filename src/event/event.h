@@ -46,6 +46,8 @@ enum class Syscall : uint8_t {
 
 // "mmap", "pkey_mprotect"; "fork", "thread", "exec", "exit", "exit_mmap", "lost".
 std::string_view syscall_name(Syscall s);
+// The inverse of syscall_name; kNone for a name that is not one of ours.
+Syscall syscall_by_name(std::string_view name);
 std::string_view kind_name(Kind k);
 // The name of a loss-counter slot (a syscall, or a lifecycle kind).
 std::string_view loss_slot_name(unsigned slot);
@@ -89,6 +91,7 @@ struct Event {
   uint32_t child_pid = 0, child_tid = 0;
   uint64_t child_mm = 0;
   int32_t exit_code = 0;
+  int32_t child_map_count = -1;  // kFork: the VMAs the kernel gave the child
   std::string filename;
 
   // kLost: records dropped since the previous kLost, by loss slot
@@ -118,5 +121,7 @@ uint64_t bytes_unmapped(const Event& e);
 bool is_anonymous(const Event& e);
 // The length argument of the call, when it has one.
 uint64_t length_arg(const Event& e);
+// A successful mmap of a file: the file's name as the window shows it at the result; else "".
+std::string mapped_file_name(const Event& e);
 
 }  // namespace maptrail::event

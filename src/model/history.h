@@ -15,12 +15,13 @@ struct Change {
   uint64_t latency_ns = 0;
   uint32_t pid = 0, tid = 0;
   std::string comm;
-  std::string call;    // the syscall or lifecycle event name: "mmap", "exec"
+  std::string call;  // the syscall or lifecycle event name: "mmap", "exec"
   std::array<uint64_t, 6> args{};
   int64_t ret = 0;
+  std::string file;                                   // mmap of a file: its path
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [lo, hi) the change covered
-  std::vector<std::string> stack;  // frames as text, innermost first
-  int caller = -1;                 // index into stack
+  std::vector<std::string> stack;                     // frames as text, innermost first
+  int caller = -1;                                    // index into stack
 };
 
 class History {

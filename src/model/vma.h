@@ -21,7 +21,9 @@ struct Vma {
   // " (deleted)" suffix when unlinked), "[heap]", "[stack]", "[vdso]", "[anon:x]",
   // "/memfd:x (deleted)", or "" for unnamed anonymous memory.
   std::string name;
-  uint64_t vm_flags = 0;  // kernel vm_flags when known (0 when seeded from /proc)
+  // Kernel vm_flags when an event told them; 0 when seeded from /proc, except VM_DONTCOPY
+  // learned from a fork that did not copy the VMA.
+  uint64_t vm_flags = 0;
 
   uint64_t size() const { return end - start; }
   bool contains(uint64_t addr) const { return start <= addr && addr < end; }

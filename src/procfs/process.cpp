@@ -144,6 +144,9 @@ Result<ProcessInfo> read_process(pid_t pid) {
     return Error{0, fmt::format("{}: {}", status_path, effective_uid.error().message)};
   }
   info->uid = static_cast<uid_t>(*effective_uid);
+  auto tgid = status_field(*status_text, "Tgid", 0);
+  if (!tgid) return Error{0, fmt::format("{}: {}", status_path, tgid.error().message)};
+  info->tgid = static_cast<pid_t>(*tgid);
 
   // Kernel threads have no exe and other users' processes may hide it: not an error.
   if (auto exe = read_link(fmt::format("/proc/{}/exe", pid))) info->exe = std::move(*exe);

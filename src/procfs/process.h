@@ -15,12 +15,14 @@ namespace maptrail::procfs {
 struct ProcessInfo {
   pid_t pid = 0;
   pid_t ppid = 0;
+  pid_t tgid = 0;    // the process a thread id belongs to (= pid for a process)
   uid_t uid = 0;     // effective uid, the owner ps shows
   std::string comm;  // raw (spaces, parentheses and all), at most 15 bytes
   std::string exe;   // target of /proc/PID/exe; "" for kernel threads or when unreadable
 };
 
-// Reads /proc/PID/stat (comm, ppid), /proc/PID/status (uid) and /proc/PID/exe.
+// Reads /proc/PID/stat (comm, ppid), /proc/PID/status (uid, tgid) and /proc/PID/exe.
+// PID may be a thread id.
 Result<ProcessInfo> read_process(pid_t pid);
 
 // Parses the pid, comm and ppid of a /proc/PID/stat line. comm is whatever lies between

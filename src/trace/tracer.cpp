@@ -191,7 +191,9 @@ Result<std::array<uint64_t, MT_LOSS_SLOTS>> Tracer::read_loss_counters() const {
   return totals;
 }
 
-int Tracer::epoll_fd() const { return ring_buffer__epoll_fd(impl_->ring.get()); }
+int Tracer::epoll_fd() const {
+  return ring_buffer__epoll_fd(impl_->ring.get());
+}
 
 Result<uint64_t> Tracer::mm_of(pid_t pid) const {
   struct Query {

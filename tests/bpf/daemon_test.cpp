@@ -89,6 +89,27 @@ class Daemon : public ::testing::Test {
     }
   }
 
+  // The daemon's status reply.
+  nlohmann::json status() {
+    std::string out;
+    EXPECT_EQ(run({"/usr/bin/python3", "-c",
+                   "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+                   "s.sendall(b'{\"op\":\"status\"}\\n'); print(s.recv(65536).decode())",
+                   socket_},
+                  &out),
+              0);
+    return nlohmann::json::parse(out, nullptr, false);
+  }
+
+  // `maptrail verify` says exact.
+  void expect_exact(const std::string& pid, const std::string& what) {
+    std::string out, err;
+    EXPECT_EQ(client({"verify", "--socket", socket_, pid}, &out, &err), 0)
+        << what << " (pid " << pid << ")\n"
+        << out << err;
+    EXPECT_NE(out.find("exact"), std::string::npos) << what << "\n" << out;
+  }
+
   fs::path dir_;
   std::string socket_;
   static inline int counter_ = 0;
@@ -123,18 +144,10 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
         // The model came mostly from the kernel's windows, not from re-reading /proc. Busy
         // windows (the other thread held the lock: 10-35% here, more under load) are repaired
         // from /proc; the rest, thousands, were applied as the kernel reported them.
-        std::string status;
-        ASSERT_EQ(run({"/usr/bin/python3", "-c",
-                       "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-                       "s.sendall(b'{\"op\":\"status\"}\\n'); print(s.recv(65536).decode())",
-                       socket_},
-                      &status),
-                  0);
-        auto j = nlohmann::json::parse(status);
-        EXPECT_GE(j["windows_applied"].get<uint64_t>(), 4000u) << status;
-        EXPECT_GE(j["windows_applied"].get<uint64_t>() + j["repairs"].get<uint64_t>(), 9000u)
-            << status;
-        EXPECT_EQ(j["lost"], 0) << status;
+        auto j = status();
+        EXPECT_GE(j["windows_applied"].get<uint64_t>(), 4000u) << j;
+        EXPECT_GE(j["windows_applied"].get<uint64_t>() + j["repairs"].get<uint64_t>(), 9000u) << j;
+        EXPECT_EQ(j["lost"], 0) << j;
         // pmap --origin names who created each mapping, with the caller in the workload.
         std::string origins;
         EXPECT_EQ(client({"pmap", "--socket", socket_, "--origin", pid}, &origins), 0);
@@ -145,9 +158,9 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
         // History knows the calls that made the regions, with their callers.
         std::string history;
         EXPECT_EQ(client({"history", "--socket", socket_, pid, "0,7fffffffffff"}, &history), 0);
-        EXPECT_NE(history.find(" mmap = "), std::string::npos) << history.substr(0, 2000);
-        EXPECT_NE(history.find(" mremap = "), std::string::npos);
-        EXPECT_NE(history.find(" brk = "), std::string::npos);
+        EXPECT_NE(history.find("] mmap(NULL, "), std::string::npos) << history.substr(0, 2000);
+        EXPECT_NE(history.find("] mremap(0x"), std::string::npos);
+        EXPECT_NE(history.find("] brk("), std::string::npos);
         EXPECT_NE(history.find("    by "), std::string::npos);
       }
       ASSERT_TRUE(work.write_stdin("next\n"));
@@ -226,6 +239,88 @@ TEST_F(Daemon, RealProgramsStayExactWhileTheyRun) {
 
 // The stack grows by page faults, which no system call reports: verify names it as drift
 // (not as a difference), and the model takes the kernel's stack from then on.
+// Every way a process comes, changes and goes, followed by the daemon from events alone:
+// after the first seed of the traced process, no space is read from /proc again, and each
+// one verifies exact. Threads (asked by thread id too), a fork child without the parent's
+// MADV_DONTFORK region, its exec, vfork and posix_spawn children, exit, and a new process
+// given the pid of one that exited (clone3 set_tid).
+TEST_F(Daemon, FollowsEveryProcessLifecycleFromEventsAlone) {
+  Subprocess work({workload("lifecycle")}, path("l.out"), path("l.err"), true);
+  ASSERT_TRUE(work.wait_for_output("ready pid=", false)) << work.err();
+  std::string pid = std::to_string(work.pid());
+  auto daemon = start_daemon({"-p", pid});
+  expect_exact(pid, "the traced process");
+  auto seeds = status()["seeds"];
+  ASSERT_TRUE(seeds.is_number()) << status();
+  EXPECT_EQ(seeds, 1) << "the traced process is read from /proc once";
+
+  // The latest "<what> pid=N" (or tids=) line of the workload's output.
+  auto step = [&](const std::string& command, const std::string& reply) -> std::string {
+    size_t before = work.out().size();
+    EXPECT_TRUE(work.write_stdin(command + "\n"));
+    std::regex line(reply + R"(([0-9,]*)\n)");
+    std::smatch m;
+    for (int i = 0; i < 2000; i++) {
+      std::string fresh = work.out().substr(before);
+      if (std::regex_search(fresh, m, line)) return m[1];
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << command << ": no '" << reply << "' in 20 s\n" << work.err();
+    return "";
+  };
+
+  std::string tids = step("threads", "threads tids=");
+  ASSERT_FALSE(tids.empty()) << work.out();
+  expect_exact(pid, "after three threads mapped");
+  for (const auto& tid : {tids.substr(0, tids.find(',')), tids.substr(tids.rfind(',') + 1)})
+    expect_exact(tid, "asked by thread id");
+  step("join", "joined");
+  expect_exact(pid, "after the threads were joined");
+
+  std::string child = step("fork", "forked pid=");
+  ASSERT_FALSE(child.empty());
+  expect_exact(child, "fork child (without the MADV_DONTFORK region, one page unmapped)");
+  expect_exact(pid, "parent after the fork");
+  std::string history;
+  EXPECT_EQ(client({"history", "--socket", socket_, child, "0,7fffffffffff"}, &history), 0);
+  EXPECT_NE(history.find("] fork"), std::string::npos) << history;
+  EXPECT_NE(history.find("] munmap(0x"), std::string::npos) << history;
+
+  EXPECT_EQ(step("exec", "execd pid="), child);
+  expect_exact(child, "fork child after exec");
+  std::string vforked = step("vfork", "execd pid=");
+  expect_exact(vforked, "vfork child after exec");
+  std::string spawned = step("spawn", "execd pid=");
+  expect_exact(spawned, "posix_spawn child after exec");
+  expect_exact(pid, "parent after vfork and posix_spawn");
+
+  EXPECT_EQ(step("exit", "reaped pid="), spawned);
+  std::string out, err;
+  EXPECT_EQ(client({"verify", "--socket", socket_, spawned}, &out, &err), 2) << out << err;
+  EXPECT_NE(err.find("no process"), std::string::npos) << err;
+
+  // The exec'd program that had this pid mapped 0x23000; the new process must not inherit
+  // its model or its history.
+  std::string reused = step("reuse", "reused pid=");
+  ASSERT_EQ(reused, spawned) << work.err();
+  expect_exact(reused, "a new process with a reused pid");
+  EXPECT_EQ(client({"history", "--socket", socket_, reused, "0,7fffffffffff"}, &history), 0);
+  EXPECT_NE(history.find("] mmap(NULL, 144K, rw-, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x"),
+            std::string::npos)
+      << history;
+  EXPECT_EQ(history.find("140K"), std::string::npos) << history;
+  EXPECT_EQ(history.find("] exec"), std::string::npos) << history;
+
+  auto final_status = status();
+  EXPECT_EQ(final_status["seeds"], 1) << final_status;
+  EXPECT_EQ(final_status["resyncs"], 0) << final_status;
+  EXPECT_EQ(final_status["lost"], 0) << final_status;
+  step("quit", "done");
+  EXPECT_EQ(work.wait(), 0) << work.err();
+  kill(daemon->pid(), SIGTERM);
+  EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+}
+
 TEST_F(Daemon, StackGrowthIsReportedAsNamedDrift) {
   Subprocess work({workload("stackgrow")}, path("s.out"), path("s.err"), true);
   ASSERT_TRUE(work.wait_for_output("ready", false));

@@ -515,6 +515,35 @@ TEST(EngineRepair, ForkLeavesOutDontforkAreas) {
             (Spans{{kBase, kBase + 2 * P}, {kBase + 4 * P, kBase + 6 * P}}));
 }
 
+// /proc does not show VM_DONTCOPY: a seeded MADV_DONTFORK area is found by the fork whose
+// VMA count disagrees with the copy, read from the child once, and remembered.
+TEST(EngineRepair, ForkLearnsWhichSeededAreasItDoesNotCopy) {
+  FakeKernel kernel;
+  kernel.now = {proc_anon(kBase, kBase + 2 * P), proc_anon(kBase + 4 * P, kBase + 6 * P)};
+  Engine engine(&kernel);
+  engine.apply(call(Syscall::kMadvise, {}, {}));   // seeds the parent with flags unknown
+  kernel.now = {proc_anon(kBase, kBase + 2 * P)};  // what the child has
+  event::Event fork = task(Kind::kFork, kMm, kChildMm);
+  fork.child_map_count = 1;
+  int reads = kernel.full_reads;
+  engine.apply(fork);
+  EXPECT_EQ(kernel.full_reads, reads + 1);
+  EXPECT_EQ(spans(engine.find(kChildMm)), (Spans{{kBase, kBase + 2 * P}}));
+  EXPECT_EQ(engine.counters().repairs, 1u);
+  EXPECT_EQ(spans(engine.find(kMm)),
+            (Spans{{kBase, kBase + 2 * P}, {kBase + 4 * P, kBase + 6 * P}}));
+  // The next fork copies right without reading.
+  fork.child_mm = kChildMm + 1;
+  engine.apply(fork);
+  EXPECT_EQ(kernel.full_reads, reads + 1);
+  EXPECT_EQ(spans(engine.find(kChildMm + 1)), (Spans{{kBase, kBase + 2 * P}}));
+  // A count that agrees needs no read either.
+  fork.child_mm = kChildMm + 2;
+  fork.child_map_count = 1;
+  engine.apply(fork);
+  EXPECT_EQ(kernel.full_reads, reads + 1);
+}
+
 TEST(EngineRepair, ChangesCountEveryEventOfASpace) {
   FakeKernel kernel;
   Engine engine(&kernel);

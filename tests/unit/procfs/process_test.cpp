@@ -80,6 +80,23 @@ TEST(ProcessTest, ReadsOwnProcess) {
   ASSERT_GT(length, 0);
   EXPECT_EQ(info->exe, std::string(exe, static_cast<size_t>(length)));
   EXPECT_NE(info->exe.find("unit_procfs"), std::string::npos);
+  EXPECT_EQ(info->tgid, ::getpid());
+}
+
+TEST(ProcessTest, AThreadIdNamesItsProcess) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread thread([&] {
+    tid = ::gettid();
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!tid) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto info = read_process(tid);
+  done = true;
+  thread.join();
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->pid, tid.load());
+  EXPECT_EQ(info->tgid, ::getpid());
 }
 
 TEST(ProcessTest, CommWithSpacesAndParentheses) {
