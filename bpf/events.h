@@ -25,6 +25,8 @@
 #define MT_NAMES_MAX 4096 /* bytes of names per record */
 #define MT_NAME_MAX 1024  /* bytes of one name, NUL included */
 #define MT_FILENAME_MAX 256
+#define MT_STACK_COPY_MAX 8192 /* bytes of user stack a record may carry */
+#define MT_USER_REGS 17         /* x86-64 DWARF registers 0..16: rax..r15, then rip */
 
 enum mt_event_kind {
   MT_EV_SYSCALL = 1,
@@ -70,7 +72,22 @@ enum mt_event_flags {
   MT_F_NO_WINDOW = 1 << 4,       /* the call changed no VMA, nothing was read */
   MT_F_NAMES_TRUNCATED = 1 << 5, /* the names area filled up */
   MT_F_STACK_FP = 1 << 6,        /* frames come from a frame-pointer walk */
-  MT_F_THREAD_SHARED_VM = 1 << 7 /* fork: CLONE_VM child sharing the parent's mm */
+  MT_F_THREAD_SHARED_VM = 1 << 7, /* fork: CLONE_VM child sharing the parent's mm */
+  MT_F_STACK_COPY = 1 << 8,       /* registers and a copy of the user stack follow frames */
+};
+
+/* What a syscall record carries to find its caller (set before load). */
+enum mt_stack_mode {
+  MT_STACK_NONE = 0,
+  MT_STACK_FP = 1,   /* bpf_get_stack's frame-pointer walk */
+  MT_STACK_COPY = 2, /* user registers + the top of the user stack, unwound in user space */
+};
+
+/* With MT_F_STACK_COPY, after the frames: the user registers at the call (DWARF order),
+ * then stack_len bytes copied from regs[7] (rsp) upwards, padded to 8 bytes. The copy
+ * stops early at the end of the stack's mapping. */
+struct mt_user_regs {
+  __u64 regs[MT_USER_REGS];
 };
 
 /* mt_vma.name_kind */
@@ -128,12 +145,13 @@ struct mt_syscall_event {
   __u8 nframes;
   __u8 pad0;
   __u16 names_len;
-  __u16 pad1;
+  __u16 stack_len; /* bytes of user stack copied (MT_F_STACK_COPY) */
   /* The word at the user stack pointer when the call was made. libc's syscall wrappers
    * push no frame, so this is the return address into the wrapper's caller, which a
    * frame-pointer walk skips. */
   __u64 sp_word;
-  /* followed by frames[nframes], vmas[nvmas], names[names_len] */
+  /* followed by frames[nframes], with MT_F_STACK_COPY an mt_user_regs and the stack
+   * copy, then vmas[nvmas], names[names_len] */
 };
 
 /* fork/thread/exec/exit/exit_mmap */
@@ -160,10 +178,15 @@ struct mt_pending_call {
   __u32 tgid;
 };
 
-/* Biggest possible syscall record: bounds the per-CPU scratch buffer. */
+/* Biggest possible syscall record: bounds the per-CPU scratch buffer (frames and a stack
+ * copy are never both present). */
+#define MT_STACK_BYTES_MAX                                                                 \
+  (sizeof(struct mt_user_regs) + MT_STACK_COPY_MAX > MT_MAX_FRAMES * 8                     \
+       ? sizeof(struct mt_user_regs) + MT_STACK_COPY_MAX                                   \
+       : MT_MAX_FRAMES * 8)
 #define MT_SYSCALL_EVENT_MAX                                                               \
   (sizeof(struct mt_syscall_event) + MT_MAX_WINDOW_VMAS * sizeof(struct mt_vma) +          \
-   MT_MAX_FRAMES * 8 + MT_NAMES_MAX)
+   MT_STACK_BYTES_MAX + MT_NAMES_MAX)
 
 #ifdef __cplusplus
 #define MT_STATIC_ASSERT static_assert

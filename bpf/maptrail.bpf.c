@@ -30,7 +30,8 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by user space before load. */
 const volatile bool trace_all = false;
 const volatile __u32 self_tgid = 0;
-const volatile bool capture_stack = true;
+const volatile __u32 stack_mode = MT_STACK_FP;
+const volatile __u32 stack_copy_bytes = 8192; /* at most MT_STACK_COPY_MAX */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 /* Addresses of the dentry-naming callbacks of pseudo files whose names we rebuild (from
  * /proc/kallsyms; 0 leaves those names to user space). */
@@ -67,7 +68,7 @@ struct {
 } lost_events SEC(".maps");
 
 /* Twice the biggest record, so that masked offsets keep every write in bounds. */
-#define RECORD_BUF_SIZE 16384
+#define RECORD_BUF_SIZE 32768 /* the most a per-CPU map value may be */
 #define RECORD_OFF_MASK (RECORD_BUF_SIZE / 2 - 1)
 _Static_assert(MT_SYSCALL_EVENT_MAX <= RECORD_BUF_SIZE / 2, "record buffer too small");
 #define FRAMES_OFF sizeof(struct mt_syscall_event)
@@ -541,6 +542,50 @@ static __always_inline void submit_window_record(struct record_buf* rec, struct 
   if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(loss_slot);
 }
 
+/* Registers and up to stack_copy_bytes of user stack, after the fixed part of the record.
+ * bpf_probe_read_user is all-or-nothing, and the top of the stack may be nearer than the
+ * copy size: read page by page and stop at the first page that is not mapped. Returns the
+ * bytes used (registers and copy, padded to 8). */
+static __always_inline __u32 copy_user_stack(struct record_buf* rec, struct task_struct* task) {
+  struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
+  struct mt_user_regs* out = (struct mt_user_regs*)&rec->data[FRAMES_OFF];
+  struct pt_regs regs;
+  if (bpf_probe_read_kernel(&regs, sizeof(regs), (void*)bpf_task_pt_regs(task))) return 0;
+  out->regs[0] = regs.ax;
+  out->regs[1] = regs.dx;
+  out->regs[2] = regs.cx;
+  out->regs[3] = regs.bx;
+  out->regs[4] = regs.si;
+  out->regs[5] = regs.di;
+  out->regs[6] = regs.bp;
+  out->regs[7] = regs.sp;
+  out->regs[8] = regs.r8;
+  out->regs[9] = regs.r9;
+  out->regs[10] = regs.r10;
+  out->regs[11] = regs.r11;
+  out->regs[12] = regs.r12;
+  out->regs[13] = regs.r13;
+  out->regs[14] = regs.r14;
+  out->regs[15] = regs.r15;
+  out->regs[16] = regs.ip;
+  __u32 base = FRAMES_OFF + sizeof(struct mt_user_regs);
+  __u32 want = stack_copy_bytes;
+  if (want > MT_STACK_COPY_MAX) want = MT_STACK_COPY_MAX;
+  __u32 done = 0;
+  for (int i = 0; i < MT_STACK_COPY_MAX / PAGE_SIZE + 1; i++) {
+    if (done >= want) break;
+    __u64 addr = regs.sp + done;
+    __u32 chunk = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
+    if (chunk > want - done) chunk = want - done;
+    if (chunk == 0 || chunk > PAGE_SIZE) break;
+    __u32 off = (base + done) & RECORD_OFF_MASK;
+    if (bpf_probe_read_user(&rec->data[off], chunk, (void*)addr)) break;
+    done += chunk;
+  }
+  e->stack_len = done;
+  return sizeof(struct mt_user_regs) + ((done + 7) & ~7u);
+}
+
 /* ---------------------------------------------------------------- syscall exit */
 
 static __always_inline int on_exit(void* ctx, long ret) {
@@ -570,21 +615,25 @@ static __always_inline int on_exit(void* ctx, long ret) {
     e->start_stack = mm->start_stack;
   }
 
-  /* the caller: frame-pointer walk plus the return address at the user sp */
-  __u32 frames_bytes = 0;
-  if (capture_stack) {
+  /* the caller: frame-pointer walk plus the return address at the user sp, or registers
+   * and stack for user space to unwind */
+  __u32 stack_bytes = 0;
+  if (stack_mode == MT_STACK_FP) {
     struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
     __u64 sp = PT_REGS_SP_CORE(regs);
     bpf_probe_read_user(&e->sp_word, sizeof(e->sp_word), (void*)sp);
     long n = bpf_get_stack(ctx, &rec->data[FRAMES_OFF], MT_MAX_FRAMES * 8, BPF_F_USER_STACK);
-    if (n > 0 && n <= MT_MAX_FRAMES * 8) frames_bytes = n;
-    e->nframes = frames_bytes / 8;
+    if (n > 0 && n <= MT_MAX_FRAMES * 8) stack_bytes = n;
+    e->nframes = stack_bytes / 8;
     e->h.flags |= MT_F_STACK_FP;
+  } else if (stack_mode == MT_STACK_COPY) {
+    stack_bytes = copy_user_stack(rec, task);
+    e->h.flags |= MT_F_STACK_COPY;
   }
 
   struct walk_state st = {};
   st.task = task;
-  st.vmas_off = FRAMES_OFF + e->nframes * 8;
+  st.vmas_off = FRAMES_OFF + stack_bytes;
 
   __u64 a0 = e->args[0], a1 = e->args[1];
   bool failed = is_error(ret);

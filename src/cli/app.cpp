@@ -34,6 +34,36 @@ uint64_t parse_size_or_throw(const std::string& text) {
   return value;
 }
 
+// --stack, --stack-size and --runtime-module, the same for trace and daemon.
+struct StackFlags {
+  std::string mode = "dwarf", size = "8K";
+  std::vector<std::string> runtime_modules;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--stack", mode,
+                    "Caller stacks: dwarf (default: unwound from a copy of the user stack), fp "
+                    "(frame pointers) or none")
+        ->check(CLI::IsMember({"dwarf", "fp", "none"}));
+    cmd->add_option("--stack-size", size,
+                    "With --stack dwarf: bytes of user stack copied per event (64 to 8K, "
+                    "default 8K)");
+    cmd->add_option("--runtime-module", runtime_modules,
+                    "Also treat this module (a file name prefix) as runtime plumbing when "
+                    "choosing the caller; repeatable");
+  }
+
+  trace::StackOptions parse() const {
+    trace::StackOptions o;
+    o.mode = mode == "none" ? MT_STACK_NONE : mode == "fp" ? MT_STACK_FP : MT_STACK_COPY;
+    uint64_t bytes = parse_size_or_throw(size);
+    if (bytes < 64 || bytes > MT_STACK_COPY_MAX)
+      throw CLI::ValidationError("--stack-size", "between 64 bytes and 8K");
+    o.copy_bytes = uint32_t(bytes);
+    o.runtime_modules = runtime_modules;
+    return o;
+  }
+};
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -42,7 +72,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
 
   TraceOptions trace;
-  std::string min_size = "0", ringbuf = "16M", stack = "fp";
+  std::string min_size = "0", ringbuf = "16M";
+  StackFlags trace_stack, daemon_stack;
   auto* cmd = app.add_subcommand("trace", "Log every change to the memory mappings of processes");
   cmd->add_option("-p,--pid", trace.pids, "Trace this process (all threads, future children)");
   cmd->add_flag("--all", trace.all, "Trace every process on the system");
@@ -56,8 +87,7 @@ int run(int argc, char** argv) {
                   "Check the model of every traced process against /proc every SEC seconds")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--ringbuf-size", ringbuf, "Kernel ring buffer size (default 16M)");
-  cmd->add_option("--stack", stack, "Caller stacks: fp (frame pointers) or none")
-      ->check(CLI::IsMember({"fp", "none", "dwarf"}));
+  trace_stack.add_to(cmd);
   cmd->add_option("--color", trace.color, "auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   cmd->add_option("command", trace.command, "Command to launch and trace (after --)");
@@ -75,6 +105,7 @@ int run(int argc, char** argv) {
   daemon_cmd->add_option("--history", daemon_options.history_limit,
                          "Changes kept per address space (default 10000)");
   daemon_cmd->add_option("--ringbuf-size", daemon_ringbuf, "Kernel ring buffer size (default 16M)");
+  daemon_stack.add_to(daemon_cmd);
 
   PmapCommand pmap;
   pmap.socket = daemon::kDefaultSocket;
@@ -112,6 +143,8 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
     trace.min_size = parse_size_or_throw(min_size);
     trace.ringbuf_bytes = parse_size_or_throw(ringbuf);
+    trace.stack = trace_stack.parse();
+    daemon_options.stack = daemon_stack.parse();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -150,12 +183,6 @@ int run(int argc, char** argv) {
   if (*history_cmd) return run_history(history);
 
   if (*cmd) {
-    if (stack == "none")
-      trace.stack = StackMode::kNone;
-    else if (stack == "dwarf") {
-      fmt::print(stderr, "maptrail trace: --stack dwarf is not available yet; using fp\n");
-      trace.stack = StackMode::kFramePointer;
-    }
     uint64_t valid = trace::valid_ringbuf_size(trace.ringbuf_bytes);
     if (valid != trace.ringbuf_bytes)
       fmt::print(stderr,

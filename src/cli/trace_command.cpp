@@ -158,7 +158,7 @@ int run_trace(const TraceOptions& o) {
   tracer_options.trace_all = o.all;
   tracer_options.pids = o.pids;
   tracer_options.ringbuf_bytes = o.ringbuf_bytes;
-  tracer_options.capture_stack = o.stack != StackMode::kNone;
+  tracer_options.stack = o.stack;
   if (!o.command.empty()) {
     auto spawned = GatedChild::spawn(o.command);
     if (!spawned) {
@@ -202,6 +202,7 @@ int run_trace(const TraceOptions& o) {
   for (pid_t pid : o.pids)
     if (auto mm = (*tracer)->mm_of(pid)) engine.adopt(pid, *mm);
   symbolize::Symbolizer symbols;
+  for (const auto& name : o.stack.runtime_modules) symbols.add_runtime_module(name);
   render::TraceSummary summary;
   bool output_ok = true;
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace maptrail::cli {
+#include "trace/tracer.h"
 
-enum class StackMode { kDwarf, kFramePointer, kNone };
+namespace maptrail::cli {
 
 struct TraceOptions {
   std::vector<pid_t> pids;
@@ -21,7 +21,7 @@ struct TraceOptions {
   double duration = 0;      // seconds, 0: until stopped
   double verify_every = 0;  // seconds between checks of the model against /proc, 0: never
   uint64_t ringbuf_bytes = 16ull << 20;
-  StackMode stack = StackMode::kFramePointer;
+  trace::StackOptions stack;
   std::string color = "auto";
   std::vector<std::string> command;  // after "--"
 };

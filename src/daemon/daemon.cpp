@@ -98,7 +98,9 @@ class Daemon {
         engine_(nullptr, o.history_limit),
         verifier_(
             engine_, verify_view_, [this] { drain(); },
-            [this](pid_t pid) { return tracer_.in_flight(pid); }) {}
+            [this](pid_t pid) { return tracer_.in_flight(pid); }) {
+    for (const auto& name : o.stack.runtime_modules) symbols_.add_runtime_module(name);
+  }
 
   void handle(const event::Event& e) {
     if (e.kind == event::Kind::kLost) {
@@ -255,6 +257,7 @@ int run_daemon(const DaemonOptions& o) {
   tracer_options.trace_all = o.pids.empty();
   tracer_options.pids = o.pids;
   tracer_options.ringbuf_bytes = o.ringbuf_bytes;
+  tracer_options.stack = o.stack;
   auto tracer = trace::Tracer::start(tracer_options);
   if (!tracer) {
     fmt::print(stderr, "maptrail daemon: {}\n", tracer.error().message);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "trace/tracer.h"
+
 namespace maptrail::daemon {
 
 struct DaemonOptions {
@@ -15,6 +17,7 @@ struct DaemonOptions {
   std::vector<pid_t> pids;  // empty: every process
   uint64_t ringbuf_bytes = 16ull << 20;
   size_t history_limit = 10000;  // changes kept per address space
+  trace::StackOptions stack;
 };
 
 int run_daemon(const DaemonOptions& options);

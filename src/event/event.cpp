@@ -67,8 +67,12 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
   if (raw.nvmas > MT_MAX_WINDOW_VMAS || raw.nframes > MT_MAX_FRAMES ||
       raw.nranges > MT_MAX_RANGES || raw.names_len > MT_NAMES_MAX)
     return malformed("counts out of range");
+  bool stack_copy = h.flags & MT_F_STACK_COPY;
+  if (stack_copy && raw.stack_len > MT_STACK_COPY_MAX) return malformed("stack copy too long");
   size_t frames_off = sizeof(mt_syscall_event);
-  size_t vmas_off = frames_off + raw.nframes * sizeof(uint64_t);
+  size_t regs_off = frames_off + raw.nframes * sizeof(uint64_t);
+  size_t stack_off = regs_off + (stack_copy ? sizeof(mt_user_regs) : 0);
+  size_t vmas_off = stack_off + (stack_copy ? (raw.stack_len + 7u) & ~size_t(7) : 0);
   size_t names_off = vmas_off + raw.nvmas * sizeof(mt_vma);
   if (names_off + raw.names_len > bytes.size())
     return malformed(fmt::format("{} bytes, {} needed", bytes.size(), names_off + raw.names_len));
@@ -86,6 +90,13 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
   e.frames.resize(raw.nframes);
   if (raw.nframes)
     std::memcpy(e.frames.data(), bytes.data() + frames_off, raw.nframes * sizeof(uint64_t));
+
+  if (stack_copy) {
+    mt_user_regs regs;
+    read_struct(bytes, regs_off, regs);
+    std::copy(std::begin(regs.regs), std::end(regs.regs), e.user_regs.begin());
+    e.user_stack.assign(bytes.data() + stack_off, bytes.data() + stack_off + raw.stack_len);
+  }
 
   const char* names = reinterpret_cast<const char*>(bytes.data() + names_off);
   e.vmas.reserve(raw.nvmas);

@@ -86,6 +86,10 @@ struct Event {
   std::vector<WindowVma> vmas;
   std::vector<uint64_t> frames;  // innermost first
   uint64_t sp_word = 0;
+  // With MT_F_STACK_COPY: the user registers at the call (x86-64 DWARF numbering) and the
+  // user stack from user_regs[7] (rsp) up, for unwinding in user space.
+  std::array<uint64_t, MT_USER_REGS> user_regs{};
+  std::vector<uint8_t> user_stack;
 
   // kFork, kThread, kExec, kExit, kExitMmap
   uint32_t child_pid = 0, child_tid = 0;

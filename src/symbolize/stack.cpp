@@ -5,6 +5,11 @@ namespace maptrail::symbolize {
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
   std::vector<uint64_t> addrs;
+  if (e.flags & MT_F_STACK_COPY) {
+    auto unwound = symbols.unwinder().unwind(layout, e.user_regs, e.user_stack);
+    addrs = std::move(unwound.pcs);
+    stack.end = unwound.end;
+  }
   for (uint64_t addr : e.frames)
     if (addr) addrs.push_back(addr);  // the frame-pointer walk ends on a null return address
   if (e.sp_word && !addrs.empty() && (addrs.size() < 2 || addrs[1] != e.sp_word)) {

@@ -1,6 +1,7 @@
 // The user stack of one event, as frames ready to print, and the caller chosen from it.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "event/event.h"
@@ -12,9 +13,12 @@ namespace maptrail::symbolize {
 struct Stack {
   std::vector<Frame> frames;  // innermost first
   int caller = -1;            // index of the first frame outside the runtime, -1 if none
+  // Copied stacks: why the unwind stopped (kOutermost: it reached the thread's first frame).
+  std::optional<Unwound::End> end;
 };
 
-// Resolves an event's frames. The word at the user sp is the return address into the
+// Resolves an event's frames: a copied stack is unwound with its registers; frame-pointer
+// frames are taken as they are, plus the word at the user sp, the return address into the
 // caller of libc's syscall wrapper, which the frame-pointer walk skips: it is inserted
 // after the first frame when it points into executable memory and is not already there.
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);

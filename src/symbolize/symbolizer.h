@@ -1,6 +1,6 @@
 // Turns user return addresses into module + symbol + offset, through the layout of the
-// process's file mappings (so it needs no live /proc once the layout is known). ELF symbol
-// tables are read with libdwfl, once per file (by device and inode), and cached.
+// process's file mappings (so it needs no live /proc once the layout is known). Each file
+// is opened once (ModuleCache) and each return address looked up once.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "model/address_space.h"
+#include "symbolize/elf_module.h"
+#include "symbolize/unwinder.h"
 
 namespace maptrail::symbolize {
 
@@ -28,8 +30,7 @@ struct Frame {
 class Symbolizer {
  public:
   Symbolizer();
-  ~Symbolizer();
-  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer(const Symbolizer&) = delete;  // the unwinder refers to this object's modules
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   Frame resolve(const model::AddressSpace* layout, uint64_t addr);
@@ -39,13 +40,13 @@ class Symbolizer {
   void add_runtime_module(std::string name) { runtime_modules_.push_back(std::move(name)); }
   bool is_runtime(const Frame& frame) const;
 
-  struct ElfModule;
+  ModuleCache& modules() { return modules_; }
+  // Unwinds copied stacks with the same modules (and keeps its rule cache across events).
+  Unwinder& unwinder() { return unwinder_; }
 
  private:
-  ElfModule* module_for(const model::Vma& vma);
-
-  std::map<std::tuple<uint32_t, uint32_t, uint64_t, std::string>, std::unique_ptr<ElfModule>>
-      modules_;
+  ModuleCache modules_;
+  Unwinder unwinder_{modules_};
   // Return addresses repeat (a loop calls mmap from the same place): symbol and offset by
   // (module, file offset), so libdw is asked once per place.
   struct PlaceKey {

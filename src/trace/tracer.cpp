@@ -112,7 +112,8 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
 
   skel->rodata->trace_all = options.trace_all;
   skel->rodata->self_tgid = getpid();
-  skel->rodata->capture_stack = options.capture_stack;
+  skel->rodata->stack_mode = options.stack.mode;
+  skel->rodata->stack_copy_bytes = std::min<uint32_t>(options.stack.copy_bytes, MT_STACK_COPY_MAX);
   auto symbols = find_kernel_symbols({"simple_dname", "anon_inodefs_dname"});
   skel->rodata->simple_dname_addr = symbols["simple_dname"];
   skel->rodata->anon_inodefs_dname_addr = symbols["anon_inodefs_dname"];

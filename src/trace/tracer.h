@@ -17,11 +17,18 @@
 
 namespace maptrail::trace {
 
+// How syscall records find their caller; shared by `trace` and `daemon`.
+struct StackOptions {
+  uint32_t mode = MT_STACK_COPY;             // enum mt_stack_mode
+  uint32_t copy_bytes = 8192;                // MT_STACK_COPY: user stack per event, at most 8 KiB
+  std::vector<std::string> runtime_modules;  // more modules the caller is looked for beyond
+};
+
 struct TracerOptions {
   bool trace_all = false;                // every process but maptrail itself
   std::vector<pid_t> pids;               // thread groups to trace (children follow automatically)
   uint64_t ringbuf_bytes = 16ull << 20;  // a power of two, at least one page
-  bool capture_stack = true;
+  StackOptions stack;
 };
 
 class Tracer {

@@ -36,10 +36,12 @@ inline pid_t current_tid() {
 // Traces a set of processes (by default the test process itself) with the real programs.
 class TraceSession {
  public:
-  explicit TraceSession(std::vector<pid_t> pids = {getpid()}, uint64_t ringbuf = 16 << 20) {
+  explicit TraceSession(std::vector<pid_t> pids = {getpid()}, uint64_t ringbuf = 16 << 20,
+                        uint32_t stack_mode = MT_STACK_COPY) {
     trace::TracerOptions options;
     options.pids = std::move(pids);
     options.ringbuf_bytes = ringbuf;
+    options.stack.mode = stack_mode;
     auto started = trace::Tracer::start(options);
     if (!started) {
       error_ = started.error().message;

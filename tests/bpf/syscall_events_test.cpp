@@ -19,6 +19,7 @@
 #include "bpf_env.h"
 #include "model/vma.h"
 #include "procfs/maps.h"
+#include "symbolize/stack.h"
 
 namespace maptrail::testing {
 namespace {
@@ -61,7 +62,37 @@ class SyscallEvents : public ::testing::Test {
     EXPECT_NE(e.mm, 0u);
     EXPECT_GT(e.enter_ns, 0u);
     EXPECT_GT(e.latency_ns(), 0u) << "exit must come after enter";
-    EXPECT_FALSE(e.frames.empty()) << "a user stack was captured";
+    expect_stack_reaches_the_test(e);
+  }
+
+  // The copied registers and stack unwind, through libc's wrapper, to this test's body.
+  void expect_stack_reaches_the_test(const Event& e) {
+    ASSERT_TRUE(e.flags & MT_F_STACK_COPY) << "flags " << e.flags;
+    EXPECT_TRUE(e.frames.empty()) << "no frame-pointer frames beside a stack copy";
+    EXPECT_GE(e.user_stack.size(), 1024u) << "the test runs deeper than 1 KiB into its stack";
+    EXPECT_LE(e.user_stack.size(), 8192u);
+    auto layout = maps_now();
+    model::AddressSpace space;
+    ASSERT_TRUE(space.assign(layout));
+    const model::Vma* pc_vma = space.find(e.user_regs[16]);
+    ASSERT_NE(pc_vma, nullptr);
+    EXPECT_NE(pc_vma->name.find("libc.so"), std::string::npos) << "the syscall is in libc";
+    const model::Vma* sp_vma = space.find(e.user_regs[7]);
+    ASSERT_NE(sp_vma, nullptr);
+    EXPECT_EQ(sp_vma->name, "[stack]") << "the tests run on the main thread";
+    symbolize::Symbolizer symbols;
+    auto stack = symbolize::resolve_stack(e, &space, symbols);
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string body = fmt::format("{}_{}_Test::TestBody", test->test_suite_name(), test->name());
+    std::string frames;
+    bool found = false;
+    for (const auto& f : stack.frames) {
+      frames += f.to_string() + " (" + f.module + ")\n";
+      found = found || f.symbol.find(body) != std::string::npos;
+    }
+    EXPECT_TRUE(found) << "no frame in " << body << ":\n" << frames;
+    ASSERT_GE(stack.caller, 0) << frames;
+    EXPECT_EQ(stack.frames[stack.caller].module.find("libc"), std::string::npos) << frames;
   }
 
   // The window must be exactly the /proc lines intersecting each reported range (read right
@@ -119,6 +150,26 @@ TEST_F(SyscallEvents, MmapAnonymous) {
   expect_window_equals_proc(*e, proc);
   EXPECT_EQ(event::bytes_mapped(*e), len);
   munmap(p, len);
+}
+
+// --stack fp: bpf_get_stack's frames and the word at the user sp, no copy.
+TEST_F(SyscallEvents, FramePointerModeCarriesFramesAndNoCopy) {
+  session_.reset();
+  session_ = std::make_unique<TraceSession>(std::vector<pid_t>{getpid()}, 16 << 20, MT_STACK_FP);
+  ASSERT_TRUE(session_->ok()) << session_->error();
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(current_tid()) &&
+           e.ret == int64_t(uintptr_t(p));
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->flags & MT_F_STACK_FP);
+  EXPECT_FALSE(e->flags & MT_F_STACK_COPY);
+  EXPECT_FALSE(e->frames.empty());
+  EXPECT_TRUE(e->user_stack.empty());
+  EXPECT_NE(e->sp_word, 0u) << "the return address into the wrapper's caller";
+  munmap(p, kPage);
 }
 
 TEST_F(SyscallEvents, MmapFileWithOffsetNamesThePath) {

@@ -1,0 +1,122 @@
+#include "symbolize/elf_module.h"
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace maptrail::symbolize {
+
+namespace {
+
+std::string demangle(const char* name) {
+  if (!name) return {};
+  if (name[0] != '_' || name[1] != 'Z') return name;
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(
+      abi::__cxa_demangle(name, nullptr, nullptr, &status), &std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(name);
+}
+
+// Lower is better: global over weak over local, then fewer leading underscores, then shorter.
+std::tuple<int, size_t, size_t> alias_rank(const GElf_Sym& sym, const char* name) {
+  int binding = GELF_ST_BIND(sym.st_info);
+  int bind_rank = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2;
+  return {bind_rank, strspn(name, "_"), strlen(name)};
+}
+
+constexpr const char* kDeletedSuffix = " (deleted)";
+
+}  // namespace
+
+std::unique_ptr<ElfModule> ElfModule::open(const std::string& path) {
+  static const Dwfl_Callbacks callbacks = {
+      .find_elf = dwfl_build_id_find_elf,
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = dwfl_offline_section_address,
+      .debuginfo_path = nullptr,
+  };
+  std::unique_ptr<ElfModule> m(new ElfModule);  // private constructor: no make_unique
+  m->dwfl_ = dwfl_begin(&callbacks);
+  if (!m->dwfl_) return nullptr;
+  dwfl_report_begin(m->dwfl_);
+  m->module_ = dwfl_report_offline(m->dwfl_, path.c_str(), path.c_str(), -1);
+  dwfl_report_end(m->dwfl_, nullptr, nullptr);
+  if (!m->module_) return nullptr;
+  m->elf_ = dwfl_module_getelf(m->module_, &m->bias_);
+  if (!m->elf_) return nullptr;
+  size_t count = 0;
+  if (elf_getphdrnum(m->elf_, &count) != 0) return nullptr;
+  for (size_t i = 0; i < count; i++) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(m->elf_, i, &phdr) && phdr.p_type == PT_LOAD) m->loads_.push_back(phdr);
+  }
+  return m;
+}
+
+ElfModule::~ElfModule() {
+  if (cfi_) dwarf_cfi_end(cfi_);
+  if (dwfl_) dwfl_end(dwfl_);
+}
+
+std::optional<uint64_t> ElfModule::elf_address(uint64_t file_offset) const {
+  for (const auto& p : loads_)
+    if (file_offset >= p.p_offset && file_offset < p.p_offset + std::max(p.p_filesz, p.p_memsz))
+      return file_offset - p.p_offset + p.p_vaddr;
+  return std::nullopt;
+}
+
+// Several names often share one address (malloc and __libc_malloc): show the one a person
+// would write, like perf does. Built once per module, on first use.
+const std::string* ElfModule::preferred_name(GElf_Addr addr) {
+  if (!aliases_built_) {
+    aliases_built_ = true;
+    std::unordered_map<GElf_Addr, std::tuple<int, size_t, size_t>> best;
+    int count = dwfl_module_getsymtab(module_);
+    for (int i = 1; i < count; i++) {
+      GElf_Sym sym;
+      GElf_Addr at;
+      const char* name = dwfl_module_getsym_info(module_, i, &sym, &at, nullptr, nullptr, nullptr);
+      if (!name || !*name) continue;
+      int type = GELF_ST_TYPE(sym.st_info);
+      if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
+      auto rank = alias_rank(sym, name);
+      auto [it, inserted] = best.try_emplace(at, rank);
+      if (inserted || rank < it->second) {
+        it->second = rank;
+        preferred_[at] = name;
+      }
+    }
+  }
+  auto it = preferred_.find(addr);
+  return it == preferred_.end() ? nullptr : &it->second;
+}
+
+std::optional<ElfModule::Symbol> ElfModule::symbol_at(uint64_t elf_address) {
+  GElf_Addr addr = elf_address + bias_;
+  GElf_Off offset = 0;
+  GElf_Sym sym;
+  const char* name = dwfl_module_addrinfo(module_, addr, &offset, &sym, nullptr, nullptr, nullptr);
+  if (!name) return std::nullopt;
+  const std::string* alias = preferred_name(addr - offset);
+  return Symbol{demangle(alias ? alias->c_str() : name), offset};
+}
+
+Dwarf_CFI* ElfModule::cfi() {
+  if (!cfi_opened_) {
+    cfi_opened_ = true;
+    cfi_ = dwarf_getcfi_elf(elf_);
+  }
+  return cfi_;
+}
+
+ElfModule* ModuleCache::module_for(const model::Vma& vma) {
+  auto key = std::make_tuple(vma.dev_major, vma.dev_minor, vma.inode, vma.name);
+  auto it = modules_.find(key);
+  if (it != modules_.end()) return it->second.get();
+  std::string path = vma.name;
+  if (path.ends_with(kDeletedSuffix)) path.resize(path.size() - strlen(kDeletedSuffix));
+  return modules_.emplace(key, ElfModule::open(path)).first->second.get();
+}
+
+}  // namespace maptrail::symbolize

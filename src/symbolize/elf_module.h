@@ -1,0 +1,71 @@
+// One ELF file as the symbolizer and the unwinder need it: its load segments (to turn a
+// file offset into the ELF's own addresses), its symbols through libdwfl (.symtab, .dynsym,
+// .gnu_debugdata, separate debug info found the standard way) and its call-frame
+// information (.eh_frame, through libdw). Opened once per file and cached by ModuleCache.
+#pragma once
+
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "model/vma.h"
+
+namespace maptrail::symbolize {
+
+class ElfModule {
+ public:
+  // nullptr when the file cannot be opened as ELF.
+  static std::unique_ptr<ElfModule> open(const std::string& path);
+  ~ElfModule();
+  ElfModule(const ElfModule&) = delete;
+  ElfModule& operator=(const ElfModule&) = delete;
+
+  // A file offset -> the address the ELF itself uses (p_vaddr based), if a PT_LOAD has it.
+  std::optional<uint64_t> elf_address(uint64_t file_offset) const;
+
+  struct Symbol {
+    std::string name;  // demangled, the preferred one of several aliases
+    uint64_t offset = 0;
+  };
+  // The symbol containing an ELF address.
+  std::optional<Symbol> symbol_at(uint64_t elf_address);
+
+  // .eh_frame (or .debug_frame) call-frame information; nullptr when the file has none.
+  Dwarf_CFI* cfi();
+
+ private:
+  ElfModule() = default;
+  const std::string* preferred_name(GElf_Addr addr);
+
+  Dwfl* dwfl_ = nullptr;
+  Dwfl_Module* module_ = nullptr;
+  GElf_Addr bias_ = 0;  // where libdwfl placed the module
+  Elf* elf_ = nullptr;
+  std::vector<GElf_Phdr> loads_;
+  bool aliases_built_ = false;
+  std::unordered_map<GElf_Addr, std::string> preferred_;
+  bool cfi_opened_ = false;
+  Dwarf_CFI* cfi_ = nullptr;
+};
+
+// Every ELF file met, by device, inode and path (a file replaced in place is a new module).
+class ModuleCache {
+ public:
+  // The module of a file-backed VMA; nullptr when the file is not ELF or cannot be read.
+  ElfModule* module_for(const model::Vma& vma);
+
+ private:
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t, std::string>, std::unique_ptr<ElfModule>>
+      modules_;
+};
+
+}  // namespace maptrail::symbolize

@@ -1,0 +1,178 @@
+#include "symbolize/unwinder.h"
+
+#include <dwarf.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace maptrail::symbolize {
+
+namespace {
+
+constexpr int kRsp = 7, kRbp = 6, kRip = 16;
+
+constexpr uint32_t bit(int reg) {
+  return 1u << reg;
+}
+
+// CFA = register + offset, the only CFA rule compilers emit outside PLT stubs.
+bool simple_cfa(Dwarf_Frame* frame, Unwinder::Rule& rule) {
+  Dwarf_Op* ops = nullptr;
+  size_t nops = 0;
+  if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops != 1) return false;
+  uint64_t reg;
+  int64_t offset;
+  if (ops[0].atom == DW_OP_bregx) {
+    reg = ops[0].number;
+    offset = int64_t(ops[0].number2);
+  } else if (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31) {
+    reg = ops[0].atom - DW_OP_breg0;
+    offset = int64_t(ops[0].number);
+  } else {
+    return false;
+  }
+  if (reg >= kUserRegs) return false;
+  rule.cfa_register = uint8_t(reg);
+  rule.cfa_offset = offset;
+  return true;
+}
+
+Unwinder::RegisterRule register_rule(Dwarf_Frame* frame, int reg) {
+  using R = Unwinder::RegisterRule;
+  Dwarf_Op mem[3];
+  Dwarf_Op* ops = nullptr;
+  size_t nops = 0;
+  if (dwarf_frame_register(frame, reg, mem, &ops, &nops) != 0) return {R::kUndefined, 0};
+  if (nops == 0) return {ops ? R::kUndefined : R::kSame, 0};
+  if (ops[0].atom != DW_OP_call_frame_cfa) return {R::kUnsupported, 0};
+  int64_t offset = 0;
+  size_t i = 1;
+  if (i < nops && ops[i].atom == DW_OP_plus_uconst) offset = int64_t(ops[i++].number);
+  if (i == nops) return {R::kAtCfa, offset};
+  if (i + 1 == nops && ops[i].atom == DW_OP_stack_value) return {R::kIsCfa, offset};
+  return {R::kUnsupported, 0};
+}
+
+}  // namespace
+
+const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address) {
+  auto [it, inserted] = rules_.try_emplace({module, elf_address});
+  Rule& rule = it->second;
+  if (!inserted) return &rule;
+  Dwarf_CFI* cfi = module->cfi();
+  Dwarf_Frame* raw = nullptr;
+  if (!cfi || dwarf_cfi_addrframe(cfi, elf_address, &raw) != 0) return &rule;
+  std::unique_ptr<Dwarf_Frame, decltype(&std::free)> frame(raw, &std::free);
+  bool signal = false;
+  int ra = dwarf_frame_info(frame.get(), nullptr, nullptr, &signal);
+  if (ra < 0 || ra >= kUserRegs || signal) return &rule;
+  if (!simple_cfa(frame.get(), rule)) return &rule;
+  rule.return_address_register = uint8_t(ra);
+  for (int reg = 0; reg < kUserRegs; reg++) rule.registers[reg] = register_rule(frame.get(), reg);
+  if (rule.registers[ra].kind == RegisterRule::kUnsupported) return &rule;
+  rule.usable = true;
+  return &rule;
+}
+
+Unwound Unwinder::unwind(const model::AddressSpace* layout,
+                         const std::array<uint64_t, kUserRegs>& regs,
+                         std::span<const uint8_t> stack, size_t max_frames) {
+  Unwound out;
+  const uint64_t stack_lo = regs[kRsp], stack_hi = regs[kRsp] + stack.size();
+  auto load = [&](uint64_t addr, uint64_t& value) {
+    if (addr < stack_lo || addr > stack_hi - 8 || stack.size() < 8) return false;
+    std::memcpy(&value, stack.data() + (addr - stack_lo), 8);
+    return true;
+  };
+
+  std::array<uint64_t, kUserRegs> now = regs;
+  uint32_t known = bit(kUserRegs) - 1;
+  out.pcs.push_back(now[kRip]);
+  for (;;) {
+    if (out.pcs.size() >= max_frames) {
+      out.end = Unwound::End::kDepth;
+      break;
+    }
+    // A return address points after the call: look up the call itself (innermost: the pc).
+    uint64_t pc = now[kRip];
+    uint64_t where = out.pcs.size() == 1 ? pc : pc - 1;
+    const model::Vma* vma = layout ? layout->find(where) : nullptr;
+    if (!vma || !(vma->perms & model::kExec)) {
+      out.end = Unwound::End::kNoModule;
+      break;
+    }
+    const Rule* rule = nullptr;
+    if (!vma->name.empty() && vma->name[0] == '/') {
+      if (ElfModule* module = modules_.module_for(*vma))
+        if (auto at = module->elf_address(where - vma->start + vma->offset))
+          rule = rule_at(module, *at);
+    }
+
+    std::array<uint64_t, kUserRegs> caller{};
+    uint32_t caller_known = 0;
+    if (rule && rule->usable) {
+      if (!(known & bit(rule->cfa_register))) {
+        out.end = Unwound::End::kNoRule;
+        break;
+      }
+      uint64_t cfa = now[rule->cfa_register] + uint64_t(rule->cfa_offset);
+      for (int reg = 0; reg < kUserRegs; reg++) {
+        const RegisterRule& r = rule->registers[reg];
+        switch (r.kind) {
+          case RegisterRule::kSame:
+            if (known & bit(reg)) {
+              caller[reg] = now[reg];
+              caller_known |= bit(reg);
+            }
+            break;
+          case RegisterRule::kAtCfa:
+            if (load(cfa + uint64_t(r.offset), caller[reg])) caller_known |= bit(reg);
+            break;
+          case RegisterRule::kIsCfa:
+            caller[reg] = cfa + uint64_t(r.offset);
+            caller_known |= bit(reg);
+            break;
+          case RegisterRule::kUndefined:
+          case RegisterRule::kUnsupported:
+            break;
+        }
+      }
+      caller[kRsp] = cfa;  // by definition of the CFA on x86-64
+      caller_known |= bit(kRsp);
+      int ra = rule->return_address_register;
+      if (!(caller_known & bit(ra))) {
+        out.end = rule->registers[ra].kind == RegisterRule::kUndefined ? Unwound::End::kOutermost
+                                                                       : Unwound::End::kOutOfStack;
+        break;
+      }
+      caller[kRip] = caller[ra];
+      caller_known |= bit(kRip);
+    } else {
+      // No CFI: follow the frame pointer once, as JIT code and -fno-omit-frame-pointer
+      // builds keep it.
+      uint64_t fp = now[kRbp];
+      if (!(known & bit(kRbp)) || !load(fp, caller[kRbp]) || !load(fp + 8, caller[kRip])) {
+        out.end = Unwound::End::kNoRule;
+        break;
+      }
+      caller[kRsp] = fp + 16;
+      caller_known = bit(kRbp) | bit(kRsp) | bit(kRip);
+      out.frame_pointer_steps++;
+    }
+    if (caller[kRip] == 0) {
+      out.end = Unwound::End::kOutermost;
+      break;
+    }
+    if (caller[kRsp] <= now[kRsp]) {  // callers live higher up: anything else is garbage
+      out.end = Unwound::End::kNoRule;
+      break;
+    }
+    now = caller;
+    known = caller_known;
+    out.pcs.push_back(now[kRip]);
+  }
+  return out;
+}
+
+}  // namespace maptrail::symbolize

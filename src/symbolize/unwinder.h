@@ -1,0 +1,77 @@
+// DWARF unwinding of a copied user stack (DESIGN.md principle 4): the registers and the top
+// of the stack captured at the syscall, the process's file mappings from the model, and
+// each module's .eh_frame read through libdw. The rule for each return address (where the
+// CFA is, where the caller's registers were saved) is asked of libdw once and cached as
+// a few integers, so a warm unwind is a handful of hash lookups and loads.
+//
+// Where a frame has no CFI (JIT code, stripped modules) one frame-pointer step is tried,
+// as perf does, before giving up.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "model/address_space.h"
+#include "symbolize/elf_module.h"
+
+namespace maptrail::symbolize {
+
+constexpr int kUserRegs = 17;  // x86-64 DWARF registers 0..16 (rax..r15, rip)
+
+struct Unwound {
+  std::vector<uint64_t> pcs;  // innermost first: the syscall's pc, then return addresses
+  enum class End {
+    kOutermost,   // the CFI says there is no caller (_start, clone's child) or pc 0
+    kNoModule,    // a pc outside any executable mapping
+    kNoRule,      // no usable CFI and no frame pointer to follow
+    kOutOfStack,  // a caller's frame lies beyond the copied stack
+    kDepth,       // max_frames reached
+  } end = End::kOutermost;
+  int frame_pointer_steps = 0;  // frames found without CFI
+};
+
+class Unwinder {
+ public:
+  explicit Unwinder(ModuleCache& modules) : modules_(modules) {}
+
+  // `stack` was copied from regs[7] (rsp) upwards.
+  Unwound unwind(const model::AddressSpace* layout, const std::array<uint64_t, kUserRegs>& regs,
+                 std::span<const uint8_t> stack, size_t max_frames = 128);
+
+  size_t cached_rules() const { return rules_.size(); }
+
+  // How one register of the caller is found, relative to the CFA.
+  struct RegisterRule {
+    enum Kind : uint8_t { kSame, kUndefined, kAtCfa, kIsCfa, kUnsupported } kind = kSame;
+    int64_t offset = 0;
+  };
+  // The CFI at one pc, reduced to what x86-64 code uses.
+  struct Rule {
+    bool usable = false;  // CFA = register + offset, nothing exotic
+    uint8_t cfa_register = 7;
+    int64_t cfa_offset = 0;
+    uint8_t return_address_register = 16;
+    std::array<RegisterRule, kUserRegs> registers{};
+  };
+
+ private:
+  const Rule* rule_at(ElfModule* module, uint64_t elf_address);
+
+  ModuleCache& modules_;
+  struct Key {
+    const ElfModule* module;
+    uint64_t address;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<const void*>()(k.module) ^ (k.address * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<Key, Rule, KeyHash> rules_;
+};
+
+}  // namespace maptrail::symbolize
