@@ -111,12 +111,19 @@ Dwarf_CFI* ElfModule::cfi() {
 }
 
 ElfModule* ModuleCache::module_for(const model::Vma& vma) {
-  auto key = std::make_tuple(vma.dev_major, vma.dev_minor, vma.inode, vma.name);
+  if (last_module_ && vma.inode == last_key_.inode && vma.dev_major == last_key_.dev_major &&
+      vma.dev_minor == last_key_.dev_minor && vma.name == last_key_.name)
+    return last_module_;
+  Key key{vma.dev_major, vma.dev_minor, vma.inode, vma.name};
   auto it = modules_.find(key);
-  if (it != modules_.end()) return it->second.get();
-  std::string path = vma.name;
-  if (path.ends_with(kDeletedSuffix)) path.resize(path.size() - strlen(kDeletedSuffix));
-  return modules_.emplace(key, ElfModule::open(path)).first->second.get();
+  if (it == modules_.end()) {
+    std::string path = vma.name;
+    if (path.ends_with(kDeletedSuffix)) path.resize(path.size() - strlen(kDeletedSuffix));
+    it = modules_.emplace(std::move(key), ElfModule::open(path)).first;
+  }
+  last_key_ = vma;
+  last_module_ = it->second.get();
+  return last_module_;
 }
 
 }  // namespace maptrail::symbolize

@@ -9,7 +9,6 @@
 #include <gelf.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,15 +56,30 @@ class ElfModule {
   Dwarf_CFI* cfi_ = nullptr;
 };
 
-// Every ELF file met, by device, inode and path (a file replaced in place is a new module).
+// Every ELF file met, by device and inode (and path, for files the kernel names without an
+// inode). The same file in many processes, or after its process exited, is opened once.
 class ModuleCache {
  public:
   // The module of a file-backed VMA; nullptr when the file is not ELF or cannot be read.
   ElfModule* module_for(const model::Vma& vma);
 
  private:
-  std::map<std::tuple<uint32_t, uint32_t, uint64_t, std::string>, std::unique_ptr<ElfModule>>
-      modules_;
+  struct Key {
+    uint32_t dev_major, dev_minor;
+    uint64_t inode;
+    std::string path;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.inode ^ (uint64_t(k.dev_major) << 52) ^
+                                   (uint64_t(k.dev_minor) << 32));
+    }
+  };
+  std::unordered_map<Key, std::unique_ptr<ElfModule>, KeyHash> modules_;
+  // Consecutive frames are mostly in the same file.
+  model::Vma last_key_;
+  ElfModule* last_module_ = nullptr;
 };
 
 }  // namespace maptrail::symbolize

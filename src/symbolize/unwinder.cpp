@@ -69,8 +69,18 @@ const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address)
   if (ra < 0 || ra >= kUserRegs || signal) return &rule;
   if (!simple_cfa(frame.get(), rule)) return &rule;
   rule.return_address_register = uint8_t(ra);
-  for (int reg = 0; reg < kUserRegs; reg++) rule.registers[reg] = register_rule(frame.get(), reg);
-  if (rule.registers[ra].kind == RegisterRule::kUnsupported) return &rule;
+  for (int reg = 0; reg < kUserRegs; reg++) {
+    RegisterRule r = register_rule(frame.get(), reg);
+    if (r.kind == RegisterRule::kSame) {
+      rule.same_registers |= bit(reg);
+    } else if (r.kind == RegisterRule::kAtCfa || r.kind == RegisterRule::kIsCfa) {
+      rule.computed_register[rule.ncomputed] = uint8_t(reg);
+      rule.computed[rule.ncomputed++] = r;
+    } else if (reg == ra) {
+      if (r.kind == RegisterRule::kUnsupported) return &rule;
+      rule.return_address_undefined = true;
+    }
+  }
   rule.usable = true;
   return &rule;
 }
@@ -117,33 +127,24 @@ Unwound Unwinder::unwind(const model::AddressSpace* layout,
         break;
       }
       uint64_t cfa = now[rule->cfa_register] + uint64_t(rule->cfa_offset);
-      for (int reg = 0; reg < kUserRegs; reg++) {
-        const RegisterRule& r = rule->registers[reg];
-        switch (r.kind) {
-          case RegisterRule::kSame:
-            if (known & bit(reg)) {
-              caller[reg] = now[reg];
-              caller_known |= bit(reg);
-            }
-            break;
-          case RegisterRule::kAtCfa:
-            if (load(cfa + uint64_t(r.offset), caller[reg])) caller_known |= bit(reg);
-            break;
-          case RegisterRule::kIsCfa:
-            caller[reg] = cfa + uint64_t(r.offset);
-            caller_known |= bit(reg);
-            break;
-          case RegisterRule::kUndefined:
-          case RegisterRule::kUnsupported:
-            break;
+      caller = now;
+      caller_known = known & rule->same_registers;
+      for (int i = 0; i < rule->ncomputed; i++) {
+        const RegisterRule& r = rule->computed[i];
+        int reg = rule->computed_register[i];
+        if (r.kind == RegisterRule::kIsCfa) {
+          caller[reg] = cfa + uint64_t(r.offset);
+          caller_known |= bit(reg);
+        } else if (load(cfa + uint64_t(r.offset), caller[reg])) {
+          caller_known |= bit(reg);
         }
       }
       caller[kRsp] = cfa;  // by definition of the CFA on x86-64
       caller_known |= bit(kRsp);
       int ra = rule->return_address_register;
       if (!(caller_known & bit(ra))) {
-        out.end = rule->registers[ra].kind == RegisterRule::kUndefined ? Unwound::End::kOutermost
-                                                                       : Unwound::End::kOutOfStack;
+        out.end =
+            rule->return_address_undefined ? Unwound::End::kOutermost : Unwound::End::kOutOfStack;
         break;
       }
       caller[kRip] = caller[ra];

@@ -54,7 +54,11 @@ class Unwinder {
     uint8_t cfa_register = 7;
     int64_t cfa_offset = 0;
     uint8_t return_address_register = 16;
-    std::array<RegisterRule, kUserRegs> registers{};
+    uint32_t same_registers = 0;  // kept as they are in the caller
+    uint8_t ncomputed = 0;        // the others that the caller gets back: loaded or computed
+    std::array<uint8_t, kUserRegs> computed_register{};
+    std::array<RegisterRule, kUserRegs> computed{};
+    bool return_address_undefined = false;
   };
 
  private:

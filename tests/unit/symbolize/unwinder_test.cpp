@@ -1,0 +1,135 @@
+// DWARF unwinding of this process's own stack, captured as the BPF program captures a
+// traced thread's: registers plus a copy of the top of the stack. This test binary is built
+// with -O2 (no frame pointers), so only the CFI can find the callers.
+#include "symbolize/unwinder.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "own_stack.h"
+#include "procfs/maps.h"
+#include "symbolize/symbolizer.h"
+
+namespace maptrail_unwind_test {
+
+volatile int sink = 0;
+
+// Each level does work after its call, so the call is not a tail call and the frame stays.
+__attribute__((noinline)) maptrail::testing::OwnStack level2(size_t bytes) {
+  auto s = maptrail::testing::capture_own_stack(bytes);
+  sink = sink + 1;
+  return s;
+}
+__attribute__((noinline)) maptrail::testing::OwnStack level1(size_t bytes) {
+  auto s = level2(bytes);
+  sink = sink + 2;
+  return s;
+}
+__attribute__((noinline)) maptrail::testing::OwnStack level0(size_t bytes) {
+  auto s = level1(bytes);
+  sink = sink + 3;
+  return s;
+}
+
+}  // namespace maptrail_unwind_test
+
+namespace maptrail::symbolize {
+namespace {
+
+model::AddressSpace own_layout() {
+  model::AddressSpace space;
+  auto maps = procfs::read_maps(getpid());
+  EXPECT_TRUE(maps.ok());
+  if (maps) {
+    EXPECT_TRUE(space.assign(*maps));
+  }
+  return space;
+}
+
+std::vector<std::string> names(Symbolizer& symbols, const model::AddressSpace& layout,
+                               const std::vector<uint64_t>& pcs) {
+  std::vector<std::string> out;
+  for (uint64_t pc : pcs) out.push_back(symbols.resolve(&layout, pc).symbol);
+  return out;
+}
+
+// The index of the first frame whose symbol contains `part`, or -1.
+int position(const std::vector<std::string>& frames, const std::string& part) {
+  for (size_t i = 0; i < frames.size(); i++)
+    if (frames[i].find(part) != std::string::npos) return int(i);
+  return -1;
+}
+
+std::string joined(const std::vector<std::string>& frames) {
+  std::string out;
+  for (const auto& f : frames) out += (f.empty() ? "?" : f) + "\n";
+  return out;
+}
+
+TEST(Unwinder, ReachesMainAndTheProcessStartThroughCfiAlone) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto unwound = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  auto frames = names(symbols, layout, unwound.pcs);
+  int capture = position(frames, "capture_own_stack");
+  int l2 = position(frames, "level2"), l1 = position(frames, "level1"),
+      l0 = position(frames, "level0");
+  EXPECT_EQ(capture, 0) << joined(frames);
+  EXPECT_EQ(l2, 1) << joined(frames);
+  EXPECT_EQ(l1, 2) << joined(frames);
+  EXPECT_EQ(l0, 3) << joined(frames);
+  EXPECT_GT(position(frames, "TestBody"), l0) << joined(frames);
+  // gtest's main is short: the whole stack fits in 8 KiB, down to _start.
+  EXPECT_GT(position(frames, "main"), l0) << joined(frames);
+  EXPECT_EQ(frames.back(), "_start") << joined(frames);
+  EXPECT_EQ(unwound.end, Unwound::End::kOutermost) << joined(frames);
+  EXPECT_EQ(unwound.frame_pointer_steps, 0);
+}
+
+TEST(Unwinder, ASecondUnwindUsesTheCachedRules) {
+  auto layout = own_layout();
+  Symbolizer symbols;
+  std::vector<std::vector<uint64_t>> pcs;
+  std::vector<size_t> rules;
+  for (int i = 0; i < 2; i++) {  // one call site: the same return addresses both times
+    auto captured = maptrail_unwind_test::level0(8192);
+    pcs.push_back(symbols.unwinder().unwind(&layout, captured.regs, captured.stack).pcs);
+    rules.push_back(symbols.unwinder().cached_rules());
+  }
+  EXPECT_EQ(pcs[0], pcs[1]);
+  EXPECT_GE(rules[0], pcs[0].size() - 1);
+  EXPECT_EQ(rules[1], rules[0]) << "the same places, no new lookups";
+}
+
+TEST(Unwinder, AShortCopyEndsOutOfStackWithTheFramesItHolds) {
+  auto captured = maptrail_unwind_test::level0(256);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto unwound = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  EXPECT_EQ(unwound.end, Unwound::End::kOutOfStack);
+  EXPECT_GE(unwound.pcs.size(), 1u);
+  EXPECT_LT(unwound.pcs.size(), 8u);
+}
+
+TEST(Unwinder, NoLayoutStopsAtTheFirstFrame) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  Symbolizer symbols;
+  auto unwound = symbols.unwinder().unwind(nullptr, captured.regs, captured.stack);
+  EXPECT_EQ(unwound.pcs.size(), 1u);
+  EXPECT_EQ(unwound.end, Unwound::End::kNoModule);
+}
+
+TEST(Unwinder, AnEmptyCopyStopsWithoutReadingOutsideIt) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto unwound = symbols.unwinder().unwind(&layout, captured.regs, {});
+  EXPECT_EQ(unwound.pcs.size(), 1u);
+  EXPECT_EQ(unwound.end, Unwound::End::kOutOfStack);
+}
+
+}  // namespace
+}  // namespace maptrail::symbolize

@@ -1,0 +1,113 @@
+// User space's cost per --stack dwarf event: unwind a copied stack (registers + 8 KiB) and
+// symbolize every frame, through the same resolve_stack the trace and the daemon call.
+// The stacks are this program's own, captured the way the BPF program captures a traced
+// thread's, at 32 different places and depths (built without frame pointers).
+//   warm: one Symbolizer for the whole run (the steady state of a trace)
+//   cold: a new Symbolizer per event (the first event of a process in a fresh maptrail:
+//         every ELF opened, every rule and symbol looked up)
+// docs/BENCHMARKS.md has the figures and the command.
+#include <unistd.h>
+
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "event/event.h"
+#include "own_stack.h"
+#include "procfs/maps.h"
+#include "symbolize/stack.h"
+
+namespace {
+
+using maptrail::testing::OwnStack;
+
+volatile int sink = 0;
+
+template <int Depth>
+__attribute__((noinline)) void descend(std::vector<OwnStack>& out) {
+  if constexpr (Depth == 0) {
+    out.push_back(maptrail::testing::capture_own_stack(8192));
+  } else {
+    descend<Depth - 1>(out);
+  }
+  sink = sink + Depth;  // not a tail call: every level keeps its frame
+}
+
+template <int... Depths>
+void capture_all(std::vector<OwnStack>& out, std::integer_sequence<int, Depths...>) {
+  (descend<Depths>(out), ...);
+}
+
+struct Recorded {
+  maptrail::model::AddressSpace layout;
+  std::vector<maptrail::event::Event> events;
+};
+
+const Recorded& recorded() {
+  static Recorded r = [] {
+    Recorded r;
+    std::vector<OwnStack> stacks;
+    capture_all(stacks, std::make_integer_sequence<int, 32>{});
+    r.layout.assign(*maptrail::procfs::read_maps(getpid()));
+    for (auto& s : stacks) {
+      maptrail::event::Event e;
+      e.flags = MT_F_STACK_COPY;
+      e.user_regs = s.regs;
+      e.user_stack = std::move(s.stack);
+      r.events.push_back(std::move(e));
+    }
+    return r;
+  }();
+  return r;
+}
+
+void report(benchmark::State& state, size_t frames) {
+  state.SetItemsProcessed(state.iterations());
+  state.counters["frames/event"] = benchmark::Counter(double(frames) / double(state.iterations()));
+}
+
+void BM_UnwindSymbolizeWarm(benchmark::State& state) {
+  const auto& r = recorded();
+  maptrail::symbolize::Symbolizer symbols;
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    auto stack =
+        maptrail::symbolize::resolve_stack(r.events[i++ % r.events.size()], &r.layout, symbols);
+    frames += stack.frames.size();
+    benchmark::DoNotOptimize(stack);
+  }
+  report(state, frames);
+}
+BENCHMARK(BM_UnwindSymbolizeWarm);
+
+void BM_UnwindSymbolizeCold(benchmark::State& state) {
+  const auto& r = recorded();
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    maptrail::symbolize::Symbolizer symbols;
+    auto stack =
+        maptrail::symbolize::resolve_stack(r.events[i++ % r.events.size()], &r.layout, symbols);
+    frames += stack.frames.size();
+    benchmark::DoNotOptimize(stack);
+  }
+  report(state, frames);
+}
+BENCHMARK(BM_UnwindSymbolizeCold)->Unit(benchmark::kMillisecond);
+
+void BM_UnwindOnlyWarm(benchmark::State& state) {
+  const auto& r = recorded();
+  maptrail::symbolize::Symbolizer symbols;
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    const auto& e = r.events[i++ % r.events.size()];
+    auto unwound = symbols.unwinder().unwind(&r.layout, e.user_regs, e.user_stack);
+    frames += unwound.pcs.size();
+    benchmark::DoNotOptimize(unwound);
+  }
+  report(state, frames);
+}
+BENCHMARK(BM_UnwindOnlyWarm);
+
+}  // namespace
+
+BENCHMARK_MAIN();
