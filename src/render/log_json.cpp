@@ -116,6 +116,7 @@ json event_json(const EventView& view, const TraceClock& clock) {
       for (const auto& f : view.stack.frames) stack.push_back(frame_json(f));
       j["stack"] = std::move(stack);
       j["caller"] = view.stack.caller >= 0 ? json(view.stack.caller) : json(nullptr);
+      if (view.stack.end) j["stack_end"] = symbolize::end_name(*view.stack.end);
       if (e.flags & MT_F_NO_WINDOW) {
         j["window"] = nullptr;
       } else {

@@ -99,7 +99,10 @@ std::optional<ElfModule::Symbol> ElfModule::symbol_at(uint64_t elf_address) {
   const char* name = dwfl_module_addrinfo(module_, addr, &offset, &sym, nullptr, nullptr, nullptr);
   if (!name) return std::nullopt;
   const std::string* alias = preferred_name(addr - offset);
-  return Symbol{demangle(alias ? alias->c_str() : name), offset};
+  std::string chosen = alias ? *alias : name;
+  // "pthread_create@GLIBC_2.2.5": the symbol version says nothing about the caller.
+  if (auto at = chosen.find('@'); at != std::string::npos && at > 0) chosen.resize(at);
+  return Symbol{demangle(chosen.c_str()), offset};
 }
 
 Dwarf_CFI* ElfModule::cfi() {

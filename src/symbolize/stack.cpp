@@ -2,6 +2,19 @@
 
 namespace maptrail::symbolize {
 
+int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols) {
+  for (size_t i = 0; i < frames.size(); i++) {
+    if (symbols.is_runtime(frames[i]) || frames[i].module.empty()) continue;
+    // A stripped binary names only its exported functions: rather than an offset, show the
+    // nearest named function below in the same module (the interpreter's PyByteArray_Resize
+    // instead of python3.11+0xfb51c).
+    for (size_t j = i; j < frames.size() && frames[j].module == frames[i].module; j++)
+      if (!frames[j].symbol.empty()) return int(j);
+    return int(i);
+  }
+  return -1;
+}
+
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
   std::vector<uint64_t> addrs;
@@ -18,12 +31,7 @@ Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sy
   }
   stack.frames.reserve(addrs.size());
   for (uint64_t addr : addrs) stack.frames.push_back(symbols.resolve(layout, addr));
-  for (size_t i = 0; i < stack.frames.size(); i++) {
-    if (!symbols.is_runtime(stack.frames[i]) && !stack.frames[i].module.empty()) {
-      stack.caller = static_cast<int>(i);
-      break;
-    }
-  }
+  stack.caller = choose_caller(stack.frames, symbols);
   return stack;
 }
 

@@ -21,6 +21,10 @@ struct Stack {
 // frames are taken as they are, plus the word at the user sp, the return address into the
 // caller of libc's syscall wrapper, which the frame-pointer walk skips: it is inserted
 // after the first frame when it points into executable memory and is not already there.
+// The frame shown as the caller: the first outside the runtime modules; when that one has
+// no symbol, the nearest named frame after it in the same module, if any.
+int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols);
+
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);
 
 }  // namespace maptrail::symbolize

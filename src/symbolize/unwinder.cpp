@@ -56,6 +56,22 @@ Unwinder::RegisterRule register_rule(Dwarf_Frame* frame, int reg) {
 
 }  // namespace
 
+const char* end_name(Unwound::End end) {
+  switch (end) {
+    case Unwound::End::kOutermost:
+      return "outermost";
+    case Unwound::End::kNoModule:
+      return "no_module";
+    case Unwound::End::kNoRule:
+      return "no_rule";
+    case Unwound::End::kOutOfStack:
+      return "out_of_stack";
+    case Unwound::End::kDepth:
+      return "depth";
+  }
+  return "?";
+}
+
 const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address) {
   auto [it, inserted] = rules_.try_emplace({module, elf_address});
   Rule& rule = it->second;

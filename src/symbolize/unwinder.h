@@ -33,6 +33,9 @@ struct Unwound {
   int frame_pointer_steps = 0;  // frames found without CFI
 };
 
+// "outermost", "no_module", "no_rule", "out_of_stack", "depth"
+const char* end_name(Unwound::End end);
+
 class Unwinder {
  public:
   explicit Unwinder(ModuleCache& modules) : modules_(modules) {}

@@ -1,0 +1,225 @@
+// Who created each mapping, on binaries built like Debian's (no frame pointers): with the
+// default --stack dwarf, the stacks of the workloads' mapping events reach main (or the
+// thread's start routine) and the caller shown is the workload's own function, not libc,
+// the loader or libstdc++.
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf_env.h"
+#include "subprocess.h"
+
+namespace maptrail::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMarkBegin = 0x7f000, kMarkEnd = 0x7e000;
+
+class Callers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MAPTRAIL_REQUIRE_ROOT_BPF();
+    dir_ = fs::temp_directory_path() / fmt::format("maptrail-callers-{}-{}", getpid(), counter_++);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // The syscall events between the two markers, traced with the default stack mode.
+  std::vector<json> trace_between_markers(const std::string& program, int rounds) {
+    std::string log = path(program + ".json");
+    Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--",
+                      std::string(MAPTRAIL_WORKLOAD_DIR) + "/" + program, std::to_string(rounds)},
+                     path("out"), path("err"));
+    EXPECT_EQ(trace.wait(), 0) << trace.err();
+    std::vector<json> between;
+    bool inside = false;
+    std::istringstream in(slurp(log));
+    for (std::string line; std::getline(in, line);) {
+      json e = json::parse(line);
+      if (e.value("event", "") == "lost") ADD_FAILURE() << "lost events: " << line;
+      if (!e.contains("stack")) continue;  // lifecycle records
+      uint64_t length = e["args"].value("length", uint64_t(0));
+      if (e["event"] == "mmap" && length == kMarkBegin) inside = true;
+      if (!inside) continue;
+      between.push_back(e);
+      if (e["event"] == "munmap" && length == kMarkEnd) break;
+    }
+    return between;
+  }
+
+  fs::path dir_;
+  static inline int counter_ = 0;
+};
+
+std::string symbol_of(const json& frame) {
+  return frame["symbol"].is_string() ? frame["symbol"].get<std::string>() : "";
+}
+
+std::string caller_of(const json& e) {
+  return e["caller"].is_number() ? symbol_of(e["stack"][e["caller"].get<int>()]) : "";
+}
+
+std::string stack_text(const json& e) {
+  std::string out;
+  for (const auto& f : e["stack"]) out += (out.empty() ? "" : " < ") + symbol_of(f);
+  return out;
+}
+
+bool has_frame(const json& e, const std::string& symbol) {
+  for (const auto& f : e["stack"])
+    if (symbol_of(f) == symbol) return true;
+  return false;
+}
+
+// glibc releases a thread's stack after its start routine returned: start_thread itself
+// calls madvise, with nothing of the program left on the stack.
+bool is_thread_exit(const json& e) {
+  return e["caller"].is_null() && has_frame(e, "start_thread");
+}
+
+struct Tally {
+  int events = 0, complete = 0, reach = 0, thread_exits = 0, own_caller = 0;
+  std::multiset<std::string> callers;
+  std::vector<std::string> misses;
+};
+
+Tally tally(const std::vector<json>& events, const std::set<std::string>& own,
+            const std::vector<std::string>& roots) {
+  Tally t;
+  for (const auto& e : events) {
+    t.events++;
+    if (e.value("stack_end", "") == "outermost") t.complete++;
+    if (is_thread_exit(e)) {
+      t.thread_exits++;
+      continue;
+    }
+    bool reached = false;
+    for (const auto& root : roots) reached = reached || has_frame(e, root);
+    std::string caller = caller_of(e);
+    t.callers.insert(caller);
+    if (reached) t.reach++;
+    if (own.count(caller)) t.own_caller++;
+    if ((!reached || !own.count(caller)) && t.misses.size() < 5)
+      t.misses.push_back(e["event"].get<std::string>() + ": " + stack_text(e));
+  }
+  return t;
+}
+
+std::string misses(const Tally& t) {
+  std::string out;
+  for (const auto& m : t.misses) out += m + "\n";
+  return out;
+}
+
+TEST_F(Callers, CWithoutFramePointersMallocMmapPthreadDlopen) {
+  const int rounds = 20;
+  auto events = trace_between_markers("callers-nofp", rounds);
+  ASSERT_GE(events.size(), size_t(rounds * 10)) << "each round makes a dozen mapping calls";
+  std::set<std::string> own = {"level2",      "map_direct",  "start_worker",
+                               "worker_main", "load_plugin", "marker"};
+  Tally t = tally(events, own, {"main", "worker_main"});
+  int counted = t.events - t.thread_exits;
+  fmt::print(
+      "callers-nofp: {} events ({} thread-stack releases), {} reach main or the start "
+      "routine, {} with the workload's caller, {} complete\n",
+      t.events, t.thread_exits, t.reach, t.own_caller, t.complete);
+  EXPECT_LE(t.thread_exits, rounds) << "one stack release per thread at most";
+  EXPECT_GE(t.reach * 100, counted * 99) << t.reach << " of " << counted << "\n" << misses(t);
+  EXPECT_GE(t.own_caller * 100, counted * 99) << t.own_caller << " of " << counted << "\n"
+                                              << misses(t);
+  EXPECT_GE(t.complete * 100, t.events * 99) << t.complete << " of " << t.events;
+  // Every path of the workload, each round.
+  EXPECT_GE(t.callers.count("level2"), size_t(rounds)) << "malloc(256K) -> mmap, free -> munmap";
+  EXPECT_GE(t.callers.count("map_direct"), size_t(2 * rounds));
+  EXPECT_GE(t.callers.count("start_worker"), size_t(2 * rounds)) << "the thread's stack";
+  EXPECT_GE(t.callers.count("worker_main"), size_t(rounds)) << "malloc in the thread";
+  EXPECT_GE(t.callers.count("load_plugin"), size_t(5 * rounds)) << "dlopen's mappings";
+}
+
+TEST_F(Callers, CxxWithoutFramePointersOperatorNewAndVector) {
+  const int rounds = 20;
+  auto events = trace_between_markers("callers_cpp-nofp", rounds);
+  ASSERT_GE(events.size(), size_t(rounds * 4));
+  std::set<std::string> own = {"workload::make_table()", "workload::fill_buffer()",
+                               "workload::marker(unsigned long)"};
+  Tally t = tally(events, own, {"main"});
+  fmt::print(
+      "callers_cpp-nofp: {} events, {} reach main, {} with the workload's caller, {} "
+      "complete\n",
+      t.events, t.reach, t.own_caller, t.complete);
+  EXPECT_EQ(t.thread_exits, 0);
+  EXPECT_GE(t.reach * 100, t.events * 99) << t.reach << " of " << t.events << "\n" << misses(t);
+  EXPECT_GE(t.own_caller * 100, t.events * 99) << t.own_caller << " of " << t.events << "\n"
+                                               << misses(t);
+  EXPECT_GE(t.complete * 100, t.events * 99);
+  EXPECT_GE(t.callers.count("workload::make_table()"), size_t(2 * rounds))
+      << "new double[] -> mmap, delete[] -> munmap";
+  EXPECT_GE(t.callers.count("workload::fill_buffer()"), size_t(2 * rounds)) << "std::vector";
+}
+
+// An interpreter no one here wrote: the caller of a large bytearray's mmap is a named
+// function of the interpreter (Debian's python3.11 is stripped to its exported symbols:
+// the nearest exported one is shown rather than an offset), and the stack goes down to the
+// process's start.
+TEST_F(Callers, PythonBytearrayCallerIsANamedInterpreterFunction) {
+  std::string log = path("python.json");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--", "/usr/bin/python3", "-c",
+                    "b = bytearray(64 << 20); b[1] = 2"},
+                   path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  int found = 0;
+  std::istringstream in(slurp(log));
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line);
+    if (e.value("event", "") != "mmap" || e["args"].value("length", uint64_t(0)) < (64u << 20))
+      continue;
+    found++;
+    ASSERT_TRUE(e["caller"].is_number()) << stack_text(e);
+    const json& caller = e["stack"][e["caller"].get<int>()];
+    std::string module = caller["module"].get<std::string>();
+    EXPECT_TRUE(module.starts_with("python3") || module.starts_with("libpython3"))
+        << caller.dump() << "\n"
+        << stack_text(e);
+    EXPECT_TRUE(caller["symbol"].is_string()) << caller.dump();
+    EXPECT_TRUE(symbol_of(caller).starts_with("Py") || symbol_of(caller).starts_with("_Py"))
+        << caller.dump();
+    EXPECT_TRUE(has_frame(e, "Py_BytesMain")) << stack_text(e);
+    EXPECT_EQ(e.value("stack_end", ""), "outermost") << stack_text(e);
+  }
+  EXPECT_EQ(found, 1);
+}
+
+// A process that exits right after mapping: its stack is unwound and named after it is
+// gone, from the layout its exec reported and the files on disk.
+TEST_F(Callers, AProcessThatExitedAtOnceStillGetsNamedFrames) {
+  std::string log = path("short.json");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--",
+                    std::string(MAPTRAIL_WORKLOAD_DIR) + "/family-nofp", "--outsider"},
+                   path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  int found = 0;
+  std::istringstream in(slurp(log));
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line);
+    if (e.value("event", "") != "mmap" || e["args"].value("length", uint64_t(0)) != 0x15000)
+      continue;
+    found++;
+    EXPECT_EQ(caller_of(e), "map_as") << stack_text(e);
+    EXPECT_TRUE(has_frame(e, "main")) << stack_text(e);
+    EXPECT_EQ(e.value("stack_end", ""), "outermost") << stack_text(e);
+  }
+  EXPECT_EQ(found, 1);
+}
+
+}  // namespace
+}  // namespace maptrail::testing
