@@ -88,6 +88,12 @@ int run(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--ringbuf-size", ringbuf, "Kernel ring buffer size (default 16M)");
   trace_stack.add_to(cmd);
+  cmd->add_flag("--report", trace.report,
+                "At the end, print mappings by caller (see maptrail report) to stderr");
+  cmd->add_option("--report-by", trace.report_by, "With --report: caller, stack or module")
+      ->check(CLI::IsMember({"caller", "stack", "module"}));
+  cmd->add_option("--folded", trace.folded,
+                  "At the end, write folded stacks weighted by live bytes to FILE");
   cmd->add_option("--color", trace.color, "auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   cmd->add_option("command", trace.command, "Command to launch and trace (after --)");

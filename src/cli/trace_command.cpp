@@ -19,6 +19,7 @@
 #include "procfs/process.h"
 #include "render/log_json.h"
 #include "render/log_text.h"
+#include "render/report.h"
 #include "render/summary.h"
 #include "render/verify_json.h"
 #include "symbolize/stack.h"
@@ -60,14 +61,16 @@ struct FileCloser {
 // Output errors (a full disk, a closed pipe) end the trace with a message, not silently.
 class Output {
  public:
-  static Result<Output> open(const std::string& path) {
+  // `what`: "the log", "the folded stacks", for the errors.
+  static Result<Output> open(const std::string& path, std::string what = "the log") {
     Output out;
+    out.what_ = std::move(what);
     if (path.empty() || path == "-") {
       out.file_.reset(stdout);
       out.name_ = "standard output";
     } else {
       FILE* f = fopen(path.c_str(), "w");
-      if (!f) return Error::from_errno(fmt::format("cannot write the log to {}", path));
+      if (!f) return Error::from_errno(fmt::format("cannot write {} to {}", out.what_, path));
       out.file_.reset(f);
       out.name_ = path;
     }
@@ -89,10 +92,10 @@ class Output {
  private:
   void fail() {
     failed_ = true;
-    error_ = fmt::format("writing the log to {} failed: {}", name_, strerror(errno));
+    error_ = fmt::format("writing {} to {} failed: {}", what_, name_, strerror(errno));
   }
   std::unique_ptr<FILE, FileCloser> file_;
-  std::string name_;
+  std::string name_, what_;
   bool failed_ = false;
   std::string error_;
 };
@@ -152,6 +155,15 @@ int run_trace(const TraceOptions& o) {
     fmt::print(stderr, "maptrail trace: {}\n", output.error().message);
     return 2;
   }
+  std::optional<Output> folded;  // opened now: a path that cannot be written fails at once
+  if (!o.folded.empty()) {
+    auto opened = Output::open(o.folded, "the folded stacks");
+    if (!opened) {
+      fmt::print(stderr, "maptrail trace: {}\n", opened.error().message);
+      return 2;
+    }
+    folded.emplace(std::move(*opened));
+  }
 
   std::optional<GatedChild> child;
   trace::TracerOptions tracer_options;
@@ -205,6 +217,7 @@ int run_trace(const TraceOptions& o) {
   for (const auto& name : o.stack.runtime_modules) symbols.add_runtime_module(name);
   render::TraceSummary summary;
   bool output_ok = true;
+  const bool reporting = o.report || !o.folded.empty();
 
   // Between fork and exec the launched command is still a copy of maptrail: what that copy
   // does (its address space released at exec) is ours, not the command's.
@@ -221,14 +234,17 @@ int run_trace(const TraceOptions& o) {
     summary.add(e);
     const model::AddressSpace* before =
         e.kind == event::Kind::kSyscall ? engine.find_or_seed(e.mm, e.pid) : nullptr;
-    if (output_ok && shown(o, e, before)) {
-      symbolize::Stack stack;
-      if (e.kind == event::Kind::kSyscall) stack = symbolize::resolve_stack(e, before, symbols);
+    bool show = output_ok && shown(o, e, before);
+    bool syscall = e.kind == event::Kind::kSyscall;
+    symbolize::Stack stack;
+    if (syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW))))
+      stack = symbolize::resolve_stack(e, before, symbols);
+    if (show) {
       render::EventView view{e, stack, mmap_fd_path(e)};
       output_ok = output->write(o.json ? render::log_json(view, clock)
                                        : render::log_text(view, clock, style));
     }
-    engine.apply(e);
+    engine.apply(e, reporting && syscall ? symbolize::call_site(stack) : nullptr);
   };
 
   int child_status = 0;
@@ -308,6 +324,20 @@ int run_trace(const TraceOptions& o) {
     output->flush();
   }
   fmt::print(stderr, "{}", summary.text());
+  if (o.report) {
+    auto by = render::parse_report_by(o.report_by);
+    fmt::print(
+        stderr, "\n{}",
+        render::report_text(render::report_rows(engine.report().entries(), by, o.anon_only), by));
+  }
+  if (folded) {
+    auto rows =
+        render::report_rows(engine.report().entries(), render::ReportBy::kStack, o.anon_only);
+    if (!folded->write(render::report_folded(rows)) || !folded->flush()) {
+      fmt::print(stderr, "maptrail trace: {}\n", folded->error());
+      if (exit_code == 0) exit_code = 2;
+    }
+  }
   if (child) {
     if (!child_done) {
       // Stopped by a signal or --duration while the command runs: it goes on untraced.

@@ -23,6 +23,9 @@ struct TraceOptions {
   uint64_t ringbuf_bytes = 16ull << 20;
   trace::StackOptions stack;
   std::string color = "auto";
+  bool report = false;  // print `maptrail report` at the end, to stderr
+  std::string report_by = "caller";
+  std::string folded;                // write folded stacks (weighted by live bytes) to this file
   std::vector<std::string> command;  // after "--"
 };
 

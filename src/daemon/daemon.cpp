@@ -79,15 +79,7 @@ void add_origin(json& vma, const std::vector<model::Provenance::Span>& spans) {
                    {"time_ns", first->time_ns},
                    {"pid", first->pid},
                    {"tid", first->tid},
-                   {"caller", first->caller}};
-}
-
-std::vector<std::string> stack_text(const symbolize::Stack& stack) {
-  std::vector<std::string> out;
-  for (const auto& f : stack.frames)
-    out.push_back(f.module.empty() || f.symbol.empty() ? f.to_string()
-                                                       : f.to_string() + " (" + f.module + ")");
-  return out;
+                   {"caller", first->caller()}};
 }
 
 class Daemon {
@@ -110,7 +102,7 @@ class Daemon {
     }
     if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
       auto stack = symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_);
-      engine_.apply(e, stack_text(stack), stack.caller);
+      engine_.apply(e, symbolize::call_site(stack));
     } else {
       engine_.apply(e);
     }

@@ -37,12 +37,18 @@ Result<model::Vma> vma_from_json(const nlohmann::json& j) {
 nlohmann::json to_json(const model::Change& c) {
   nlohmann::json ranges = nlohmann::json::array();
   for (const auto& [lo, hi] : c.ranges) ranges.push_back({lo, hi});
-  return {{"time_ns", c.time_ns}, {"latency_ns", c.latency_ns},
-          {"pid", c.pid},         {"tid", c.tid},
-          {"comm", c.comm},       {"call", c.call},
-          {"args", c.args},       {"ret", c.ret},
-          {"file", c.file},       {"ranges", ranges},
-          {"stack", c.stack},     {"caller", c.caller}};
+  return {{"time_ns", c.time_ns},
+          {"latency_ns", c.latency_ns},
+          {"pid", c.pid},
+          {"tid", c.tid},
+          {"comm", c.comm},
+          {"call", c.call},
+          {"args", c.args},
+          {"ret", c.ret},
+          {"file", c.file},
+          {"ranges", ranges},
+          {"stack", c.site ? c.site->frames : std::vector<std::string>{}},
+          {"caller", c.site ? c.site->caller : -1}};
 }
 
 }  // namespace maptrail::daemon

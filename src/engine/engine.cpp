@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <map>
 
 namespace maptrail::engine {
 
@@ -34,7 +35,10 @@ Engine::Engine(KernelView* kernel, size_t history_limit) : history_limit_(histor
 }
 
 Engine::Space& Engine::new_space(uint64_t mm) {
-  spaces_.erase(mm);
+  if (auto it = spaces_.find(mm); it != spaces_.end()) {
+    charge_exited(it->second);  // an mm address reused before its end was seen
+    spaces_.erase(it);
+  }
   return spaces_.try_emplace(mm, history_limit_).first->second;
 }
 
@@ -45,7 +49,7 @@ const model::History* Engine::history(uint64_t mm) const {
 
 void Engine::record(Space& space, const event::Event& e,
                     std::vector<std::pair<uint64_t, uint64_t>> ranges,
-                    std::vector<std::string> stack, int caller) {
+                    std::shared_ptr<const model::CallSite> site) {
   model::Change c;
   c.time_ns = e.kind == event::Kind::kSyscall ? e.enter_ns : e.exit_ns;
   c.latency_ns = e.latency_ns();
@@ -62,8 +66,7 @@ void Engine::record(Space& space, const event::Event& e,
   c.ret = e.ret;
   c.file = event::mapped_file_name(e);
   c.ranges = std::move(ranges);
-  c.stack = std::move(stack);
-  c.caller = caller;
+  c.site = std::move(site);
   space.history.add(std::move(c));
 }
 
@@ -72,10 +75,14 @@ const model::Provenance* Engine::provenance(uint64_t mm) const {
   return it == spaces_.end() ? nullptr : &it->second.provenance;
 }
 
-void Engine::reconcile_provenance(Space& space) {
+void Engine::reconcile_provenance(Space& space, bool charge) {
+  auto removed = [&](uint64_t lo, uint64_t hi) {
+    auto gone = space.provenance.removed(lo, hi);
+    if (charge) charge_unmapped(gone);
+  };
   uint64_t at = 0;
   for (const auto& v : space.vmas) {
-    if (v.start > at) space.provenance.removed(at, v.start);
+    if (v.start > at) removed(at, v.start);
     uint64_t cursor = v.start;
     for (const auto& span : space.provenance.in_range(v.start, v.end)) {
       if (span.lo > cursor) space.provenance.seeded(cursor, span.lo);
@@ -84,23 +91,43 @@ void Engine::reconcile_provenance(Space& space) {
     if (cursor < v.end) space.provenance.seeded(cursor, v.end);
     at = v.end;
   }
-  space.provenance.removed(at, ~0ull);
+  removed(at, ~0ull);
+}
+
+void Engine::charge_unmapped(const std::vector<model::Provenance::Span>& spans) {
+  for (const auto& span : spans)
+    if (span.created && !span.created->inherited)
+      report_.unmapped(span.created->report_key, span.hi - span.lo);
+}
+
+void Engine::charge_exited(const Space& space) {
+  for (const auto& span : space.provenance.all())
+    if (span.created && !span.created->inherited)
+      report_.exited(span.created->report_key, span.hi - span.lo);
 }
 
 // What a call did to which pages, from its arguments and result (the window says what the
 // VMAs became, not which pages are new).
-void Engine::track_provenance(Space& space, const event::Event& e, const std::string& caller) {
+void Engine::track_provenance(Space& space, const event::Event& e,
+                              const std::shared_ptr<const model::CallSite>& site) {
   using event::Syscall;
   auto origin = std::make_shared<model::Origin>();
   origin->time_ns = e.enter_ns;
   origin->pid = e.pid;
   origin->tid = e.tid;
   origin->call = event::syscall_name(e.syscall);
-  origin->caller = caller;
+  origin->site = site;
   auto page_up = [](uint64_t x) { return (x + 4095) & ~uint64_t(4095); };
   const auto& a = e.args;
   uint64_t ret = uint64_t(e.ret);
   auto& prov = space.provenance;
+  // New pages: charged to this call; pages they replace: unmapped, charged to their maker.
+  uint64_t created_bytes = 0;
+  auto create = [&](uint64_t lo, uint64_t hi) {
+    charge_unmapped(prov.created(lo, hi, origin));
+    created_bytes += hi > lo ? hi - lo : 0;
+  };
+  auto remove = [&](uint64_t lo, uint64_t hi) { charge_unmapped(prov.removed(lo, hi)); };
   if (e.failed()) {
     // a partial failure may still have changed some pages' attributes
     if (!e.ranges.empty() && e.syscall != Syscall::kMmap && e.syscall != Syscall::kMremap)
@@ -109,17 +136,17 @@ void Engine::track_provenance(Space& space, const event::Event& e, const std::st
   }
   switch (e.syscall) {
     case Syscall::kMmap:
-      prov.created(ret, ret + page_up(a[1]), origin);
+      create(ret, ret + page_up(a[1]));
       break;
     case Syscall::kMunmap:
-      prov.removed(a[0], a[0] + page_up(a[1]));
+      remove(a[0], a[0] + page_up(a[1]));
       break;
     case Syscall::kBrk:
       if (!e.ranges.empty()) {
         if (e.ranges[0].hi == page_up(ret))
-          prov.created(e.ranges[0].lo, e.ranges[0].hi, origin);
+          create(e.ranges[0].lo, e.ranges[0].hi);
         else
-          prov.removed(e.ranges[0].lo, e.ranges[0].hi);
+          remove(e.ranges[0].lo, e.ranges[0].hi);
       }
       break;
     case Syscall::kMremap: {
@@ -128,25 +155,25 @@ void Engine::track_provenance(Space& space, const event::Event& e, const std::st
       if (ret == a[0]) {
         prov.changed(a[0], a[0] + kept, origin);
         if (new_len > old_len)
-          prov.created(a[0] + old_len, a[0] + new_len, origin);
+          create(a[0] + old_len, a[0] + new_len);
         else
-          prov.removed(a[0] + new_len, a[0] + old_len);
+          remove(a[0] + new_len, a[0] + old_len);
       } else {
-        prov.moved(a[0], ret, kept, origin);
-        if (new_len > old_len) prov.created(ret + old_len, ret + new_len, origin);
+        charge_unmapped(prov.moved(a[0], ret, kept, origin));
+        if (new_len > old_len) create(ret + old_len, ret + new_len);
         if (a[3] & 4 /* MREMAP_DONTUNMAP: the old range stays, emptied */)
-          prov.created(a[0], a[0] + old_len, origin);
+          create(a[0], a[0] + old_len);
         else if (old_len > kept)
-          prov.removed(a[0] + kept, a[0] + old_len);
+          remove(a[0] + kept, a[0] + old_len);
       }
       break;
     }
     case Syscall::kShmat:
       for (const auto& w : e.vmas)
-        if (w.start == ret) prov.created(w.start, w.end, origin);
+        if (w.start == ret) create(w.start, w.end);
       break;
     case Syscall::kShmdt:
-      for (const auto& r : e.ranges) prov.removed(r.lo, r.hi);
+      for (const auto& r : e.ranges) remove(r.lo, r.hi);
       break;
     case Syscall::kMlockall:
     case Syscall::kMunlockall:
@@ -156,6 +183,10 @@ void Engine::track_provenance(Space& space, const event::Event& e, const std::st
       for (const auto& r : e.ranges) prov.changed(r.lo, r.hi, origin);
       break;
   }
+  if (created_bytes) {  // the origin is shared by the pages already: key it now
+    origin->report_key = report_.key_for(site, event::is_anonymous(e));
+    report_.mapped(origin->report_key, created_bytes, e.enter_ns);
+  }
 }
 
 Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
@@ -164,7 +195,7 @@ Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
     it->second.owner = pid;
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
       it->second.vmas.assign(std::move(*seed));
-      reconcile_provenance(it->second);
+      reconcile_provenance(it->second, true);
       counters_.seeds++;
     }
   }
@@ -215,7 +246,7 @@ Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
   space.vmas.assign(std::move(*maps));
-  reconcile_provenance(space);
+  reconcile_provenance(space, true);
   space.changes++;
   counters_.resyncs++;
   return {};
@@ -286,7 +317,7 @@ void Engine::repair_window(Space& space, const event::Event& e) {
   counters_.repairs++;
 }
 
-void Engine::apply(const event::Event& e, std::vector<std::string> stack, int caller) {
+void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite> site) {
   using event::Kind;
   switch (e.kind) {
     case Kind::kSyscall: {
@@ -301,8 +332,8 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       for (const auto& r : e.ranges) ranges.emplace_back(r.lo, r.hi);
       if (e.flags & MT_F_WHOLE_MM) ranges.emplace_back(0, ~0ull);
-      track_provenance(space, e, caller >= 0 && size_t(caller) < stack.size() ? stack[caller] : "");
-      record(space, e, std::move(ranges), std::move(stack), caller);
+      track_provenance(space, e, site);
+      record(space, e, std::move(ranges), std::move(site));
       return;
     }
     case Kind::kFork: {
@@ -320,9 +351,21 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       child.owner = e.child_pid;
       if (e.child_map_count >= 0 && size_t(e.child_map_count) != tree_size(child.vmas))
         learn_what_fork_skips(parent, child, e.child_pid);
-      reconcile_provenance(child);
+      reconcile_provenance(child, false);  // what the kernel did not copy was never the child's
+      std::map<const model::Origin*, std::shared_ptr<const model::Origin>> copies;
+      child.provenance.replace_creators([&](const std::shared_ptr<const model::Origin>& o) {
+        auto& copy = copies[o.get()];
+        if (!copy) {
+          auto marked = std::make_shared<model::Origin>(*o);
+          marked->inherited = true;
+          copy = std::move(marked);
+        }
+        return copy;
+      });
+      for (const auto& span : child.provenance.all())
+        if (span.created) report_.inherited(span.created->report_key, span.hi - span.lo);
       child.changes++;
-      record(child, e, {{0, ~0ull}}, {}, -1);
+      record(child, e, {{0, ~0ull}}, {});
       return;
     }
     case Kind::kExec:
@@ -333,7 +376,7 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
     case Kind::kLayout: {
       if (e.mm == 0) return;
       Space& space = new_space(e.mm);
-      record(space, e, {{0, ~0ull}}, {}, -1);  // exec: the whole image is new
+      record(space, e, {{0, ~0ull}}, {});  // exec: the whole image is new
       space.owner = e.pid;
       space.changes++;
       mm_of_pid_[e.pid] = e.mm;
@@ -365,7 +408,10 @@ void Engine::apply(const event::Event& e, std::vector<std::string> stack, int ca
       forget_pid(e.pid);
       return;
     case Kind::kExitMmap:
-      spaces_.erase(e.child_mm);
+      if (auto it = spaces_.find(e.child_mm); it != spaces_.end()) {
+        charge_exited(it->second);
+        spaces_.erase(it);
+      }
       return;
     case Kind::kLost:
       // Some change of some space is missing: read every space again.

@@ -19,6 +19,7 @@
 #include "model/address_space.h"
 #include "model/history.h"
 #include "model/provenance.h"
+#include "model/report_book.h"
 
 namespace maptrail::engine {
 
@@ -37,9 +38,12 @@ class Engine {
   // Each space keeps the last `history_limit` changes.
   explicit Engine(KernelView* kernel = nullptr, size_t history_limit = 10000);
 
-  // Applies an event; `stack` (frames as text, innermost first) and `caller` go into the
-  // space's history with it.
-  void apply(const event::Event& e, std::vector<std::string> stack = {}, int caller = -1);
+  // Applies an event; `site` (its stack, when captured) goes into the space's history, the
+  // provenance of the pages it creates and the report.
+  void apply(const event::Event& e, std::shared_ptr<const model::CallSite> site = {});
+
+  // Mappings by call site, for `maptrail report`.
+  const model::ReportBook& report() const { return report_; }
 
   // The changes recorded for a space, or nullptr.
   const model::History* history(uint64_t mm) const;
@@ -83,15 +87,20 @@ class Engine {
   // VMAs in the kernel's tree (the gate area is in /proc/PID/maps but not in the tree).
   size_t tree_size(const model::AddressSpace& vmas) const;
   void learn_what_fork_skips(Space& parent, Space& child, pid_t child_pid);
-  void track_provenance(Space& space, const event::Event& e, const std::string& caller);
+  void track_provenance(Space& space, const event::Event& e,
+                        const std::shared_ptr<const model::CallSite>& site);
+  // Charges pages that left an address space to the calls that created them.
+  void charge_unmapped(const std::vector<model::Provenance::Span>& spans);
+  void charge_exited(const Space& space);
   // After the VMAs were read anew: pages no longer mapped lose their origin, pages nobody
   // saw being mapped are marked as present before tracing.
-  static void reconcile_provenance(Space& space);
+  // `charge`: pages that vanished were unmapped (a resync), not left out by a fork.
+  void reconcile_provenance(Space& space, bool charge);
 
   Space& new_space(uint64_t mm);
   void record(Space& space, const event::Event& e,
-              std::vector<std::pair<uint64_t, uint64_t>> ranges, std::vector<std::string> stack,
-              int caller);
+              std::vector<std::pair<uint64_t, uint64_t>> ranges,
+              std::shared_ptr<const model::CallSite> site);
 
   size_t history_limit_;
   std::unique_ptr<KernelView> own_kernel_;
@@ -99,6 +108,7 @@ class Engine {
   std::unordered_map<uint64_t, Space> spaces_;
   std::unordered_map<pid_t, uint64_t> mm_of_pid_;
   EngineCounters counters_;
+  model::ReportBook report_;
 };
 
 }  // namespace maptrail::engine

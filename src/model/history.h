@@ -5,8 +5,11 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "model/call_site.h"
 
 namespace maptrail::model {
 
@@ -20,8 +23,7 @@ struct Change {
   int64_t ret = 0;
   std::string file;                                   // mmap of a file: its path
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [lo, hi) the change covered
-  std::vector<std::string> stack;                     // frames as text, innermost first
-  int caller = -1;                                    // index into stack
+  std::shared_ptr<const CallSite> site;               // the stack, when one was captured
 };
 
 class History {

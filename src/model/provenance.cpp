@@ -31,18 +31,25 @@ void Provenance::coalesce_around(uint64_t lo, uint64_t hi) {
   }
 }
 
-void Provenance::removed(uint64_t lo, uint64_t hi) {
-  if (hi <= lo) return;
+std::vector<Provenance::Span> Provenance::removed(uint64_t lo, uint64_t hi) {
+  if (hi <= lo) return {};
   split_at(lo);
   split_at(hi);
-  spans_.erase(spans_.lower_bound(lo), spans_.lower_bound(hi));
+  auto first = spans_.lower_bound(lo), last = spans_.lower_bound(hi);
+  std::vector<Span> gone;
+  for (auto it = first; it != last; ++it)
+    gone.push_back({it->first, it->second.hi, it->second.created, it->second.last});
+  spans_.erase(first, last);
+  return gone;
 }
 
-void Provenance::created(uint64_t lo, uint64_t hi, std::shared_ptr<const Origin> by) {
-  if (hi <= lo) return;
-  removed(lo, hi);
+std::vector<Provenance::Span> Provenance::created(uint64_t lo, uint64_t hi,
+                                                  std::shared_ptr<const Origin> by) {
+  if (hi <= lo) return {};
+  auto replaced = removed(lo, hi);
   spans_.emplace(lo, Entry{hi, by, by});
   coalesce_around(lo, hi);
+  return replaced;
 }
 
 void Provenance::seeded(uint64_t lo, uint64_t hi) {
@@ -50,6 +57,12 @@ void Provenance::seeded(uint64_t lo, uint64_t hi) {
   removed(lo, hi);
   spans_.emplace(lo, Entry{hi, nullptr, nullptr});
   coalesce_around(lo, hi);
+}
+
+void Provenance::replace_creators(
+    const std::function<std::shared_ptr<const Origin>(const std::shared_ptr<const Origin>&)>& f) {
+  for (auto& [lo, entry] : spans_)
+    if (entry.created) entry.created = f(entry.created);
 }
 
 void Provenance::changed(uint64_t lo, uint64_t hi, std::shared_ptr<const Origin> by) {
@@ -61,15 +74,16 @@ void Provenance::changed(uint64_t lo, uint64_t hi, std::shared_ptr<const Origin>
   coalesce_around(lo, hi);
 }
 
-void Provenance::moved(uint64_t from, uint64_t to, uint64_t length,
-                       std::shared_ptr<const Origin> by) {
-  if (length == 0) return;
+std::vector<Provenance::Span> Provenance::moved(uint64_t from, uint64_t to, uint64_t length,
+                                                std::shared_ptr<const Origin> by) {
+  if (length == 0) return {};
   auto pieces = in_range(from, from + length);
   removed(from, from + length);
-  removed(to, to + length);
+  auto replaced = removed(to, to + length);
   for (const auto& p : pieces)
     spans_.emplace(p.lo - from + to, Entry{p.hi - from + to, p.created, by});
   coalesce_around(to, to + length);
+  return replaced;
 }
 
 std::vector<Provenance::Span> Provenance::in_range(uint64_t lo, uint64_t hi) const {

@@ -15,6 +15,18 @@ int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols) {
   return -1;
 }
 
+std::shared_ptr<const model::CallSite> call_site(const Stack& stack) {
+  auto site = std::make_shared<model::CallSite>();
+  site->caller = stack.caller;
+  for (const auto& f : stack.frames) {
+    bool named = !f.module.empty() && !f.symbol.empty();
+    site->frames.push_back(named ? f.to_string() + " (" + f.module + ")" : f.to_string());
+    site->functions.push_back(named ? f.symbol + " (" + f.module + ")" : f.to_string());
+    site->modules.push_back(f.module);
+  }
+  return site;
+}
+
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
   std::vector<uint64_t> addrs;

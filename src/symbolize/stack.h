@@ -1,11 +1,13 @@
 // The user stack of one event, as frames ready to print, and the caller chosen from it.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "event/event.h"
 #include "model/address_space.h"
+#include "model/call_site.h"
 #include "symbolize/symbolizer.h"
 
 namespace maptrail::symbolize {
@@ -24,6 +26,9 @@ struct Stack {
 // The frame shown as the caller: the first outside the runtime modules; when that one has
 // no symbol, the nearest named frame after it in the same module, if any.
 int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols);
+
+// The stack as the history, provenance and reports keep it.
+std::shared_ptr<const model::CallSite> call_site(const Stack& stack);
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);
 

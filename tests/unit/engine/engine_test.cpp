@@ -75,6 +75,16 @@ event::Event task(Kind kind, uint64_t mm, uint64_t child_mm, uint16_t flags = 0)
 
 using Spans = std::vector<std::pair<uint64_t, uint64_t>>;
 
+// A one-frame stack whose frame is the caller: "fn+0x10 (module)".
+std::shared_ptr<const model::CallSite> site(const std::string& frame) {
+  auto s = std::make_shared<model::CallSite>();
+  s->frames = {frame};
+  s->functions = {frame.substr(0, frame.find('+')) + frame.substr(frame.find(' '))};
+  s->modules = {frame.substr(frame.find('(') + 1, frame.size() - frame.find('(') - 2)};
+  s->caller = 0;
+  return s;
+}
+
 Spans spans(const model::AddressSpace* space) {
   Spans out;
   if (!space) return out;
@@ -572,13 +582,13 @@ TEST(EngineProvenance, BrkGrowthKeepsEachCallsPartOfAMergedHeap) {
     e.enter_ns = t;
     return e;
   };
-  engine.apply(brk(kHeap, kHeap + 4 * P, 100), {"grow_heap+0x10 (demo)"}, 0);
-  engine.apply(brk(kHeap + 4 * P, kHeap + 8 * P, 200), {"other+0x20 (demo)"}, 0);
+  engine.apply(brk(kHeap, kHeap + 4 * P, 100), site("grow_heap+0x10 (demo)"));
+  engine.apply(brk(kHeap + 4 * P, kHeap + 8 * P, 200), site("other+0x20 (demo)"));
   ASSERT_EQ(engine.find(kMm)->size(), 1u) << "the kernel reported one merged VMA";
   auto spans = engine.provenance(kMm)->in_range(kHeap, kHeap + 8 * P);
   ASSERT_EQ(spans.size(), 2u);
   EXPECT_EQ(spans[0].created->time_ns, 100u);
-  EXPECT_EQ(spans[0].created->caller, "grow_heap+0x10 (demo)");
+  EXPECT_EQ(spans[0].created->caller(), "grow_heap+0x10 (demo)");
   EXPECT_EQ(spans[1].created->time_ns, 200u);
   EXPECT_EQ(spans[1].created->call, "brk");
 }
@@ -590,19 +600,19 @@ TEST(EngineProvenance, MremapMovesTheCreatorAlongAndMunmapForgetsIt) {
   map.args[1] = 4 * P;
   map.ret = int64_t(kBase);
   map.enter_ns = 1;
-  engine.apply(map, {"make+0x1 (prog)"}, 0);
+  engine.apply(map, site("make+0x1 (prog)"));
   constexpr uint64_t kTo = kBase + 0x100 * P;
   event::Event move = call(Syscall::kMremap, {{kBase, kBase + 4 * P}, {kTo, kTo + 8 * P}},
                            {anon(kTo, kTo + 8 * P)});
   move.args = {kBase, 4 * P, 8 * P, 1 /* MAYMOVE */, 0, 0};
   move.ret = int64_t(kTo);
   move.enter_ns = 2;
-  engine.apply(move, {"grow+0x2 (prog)"}, 0);
+  engine.apply(move, site("grow+0x2 (prog)"));
   const auto* prov = engine.provenance(kMm);
   EXPECT_TRUE(prov->in_range(kBase, kBase + 4 * P).empty());
   auto spans = prov->in_range(kTo, kTo + 8 * P);
   ASSERT_EQ(spans.size(), 2u);
-  EXPECT_EQ(spans[0].created->caller, "make+0x1 (prog)") << "the moved pages were made by mmap";
+  EXPECT_EQ(spans[0].created->caller(), "make+0x1 (prog)") << "the moved pages were made by mmap";
   EXPECT_EQ(spans[0].last->call, "mremap");
   EXPECT_EQ(spans[1].created->call, "mremap") << "the grown part was made by mremap";
   event::Event unmap = call(Syscall::kMunmap, {{kTo, kTo + 8 * P}}, {});
@@ -682,6 +692,74 @@ TEST(EngineLifecycle, PidReuseStartsFromTheNewProcesssSpace) {
   EXPECT_EQ(engine.history(kMm)->size(), 1u) << "the new process's call only";
   EXPECT_TRUE(engine.history(kMm)->touching(kBase, kBase + 16 * P).empty())
       << "none of the old process's changes";
+}
+
+}  // namespace
+}  // namespace maptrail::engine
+
+namespace maptrail::engine {
+namespace {
+
+event::Event anon_mmap(uint64_t at, uint64_t length, uint64_t t, uint64_t mm = kMm) {
+  event::Event e = call(Syscall::kMmap, {{at, at + length}}, {anon(at, at + length)}, mm);
+  e.args = {0, length, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, uint64_t(-1), 0};
+  e.ret = int64_t(at);
+  e.enter_ns = t;
+  return e;
+}
+
+const model::ReportEntry* entry_of(const Engine& engine, const std::string& function) {
+  for (const auto& e : engine.report().entries())
+    if (e.site && !e.site->functions.empty() && e.site->functions[0] == function) return &e;
+  return nullptr;
+}
+
+// Bytes are charged to the call that created them, whoever unmaps them later and however
+// (munmap of part, a MAP_FIXED mapping over them, the end of the process); fork copies
+// count as inherited.
+TEST(EngineReport, ChargesEveryByteToTheCallThatMappedIt) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  engine.apply(anon_mmap(kBase, 8 * P, 10), site("make_cache+0x1 (app)"));
+  engine.apply(anon_mmap(kBase + 16 * P, 2 * P, 20), site("make_cache+0x1 (app)"));
+  event::Event unmap = call(Syscall::kMunmap, {{kBase, kBase + 2 * P}}, {});
+  unmap.args = {kBase, 2 * P, 0, 0, 0, 0};
+  engine.apply(unmap, site("cleanup+0x2 (app)"));
+  // MAP_FIXED over 1 page of the first mapping: that page is the new call's now
+  event::Event over = anon_mmap(kBase + 4 * P, P, 30);
+  over.args[3] |= 0x10;  // MAP_FIXED
+  over.vmas = {anon(kBase + 2 * P, kBase + 8 * P)};
+  engine.apply(over, site("overlay+0x3 (app)"));
+
+  const auto* cache = entry_of(engine, "make_cache (app)");
+  ASSERT_NE(cache, nullptr);
+  EXPECT_EQ(cache->count, 2u);
+  EXPECT_EQ(cache->mapped, 10 * P);
+  EXPECT_EQ(cache->unmapped, 3 * P) << "2 pages by munmap, 1 by the MAP_FIXED overlay";
+  EXPECT_EQ(cache->live(), 7 * P);
+  EXPECT_EQ(cache->largest, 8 * P);
+  EXPECT_EQ(cache->first_ns, 10u);
+  EXPECT_EQ(cache->last_ns, 20u);
+  EXPECT_TRUE(cache->anonymous);
+  EXPECT_EQ(entry_of(engine, "cleanup (app)"), nullptr) << "munmap maps nothing";
+  const auto* overlay = entry_of(engine, "overlay (app)");
+  ASSERT_NE(overlay, nullptr);
+  EXPECT_EQ(overlay->live(), P);
+
+  engine.apply(task(Kind::kFork, kMm, kChildMm));
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->inherited, 7 * P);
+  event::Event child_unmap =
+      call(Syscall::kMunmap, {{kBase + 16 * P, kBase + 18 * P}}, {}, kChildMm);
+  child_unmap.args = {kBase + 16 * P, 2 * P, 0, 0, 0, 0};
+  engine.apply(child_unmap);
+  engine.apply(task(Kind::kExitMmap, kChildMm, kChildMm));
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->unmapped, 3 * P) << "copies are not charged";
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->exited, 0u);
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->live(), 7 * P);
+  engine.apply(task(Kind::kExitMmap, kMm, kMm));
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->exited, 7 * P);
+  EXPECT_EQ(entry_of(engine, "make_cache (app)")->live(), 7 * P)
+      << "never unmapped by a call: live until the process ended";
 }
 
 }  // namespace
