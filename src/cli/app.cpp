@@ -145,6 +145,18 @@ int run(int argc, char** argv) {
   history_cmd->add_option("pid", history.pid, "Process")->required();
   history_cmd->add_option("range", history.range, "ADDR or LO,HI (hex)")->required();
 
+  ReportCommand report;
+  report.socket = daemon::kDefaultSocket;
+  auto* report_cmd = app.add_subcommand(
+      "report", "Mappings by caller, stack or module: calls, bytes mapped, unmapped and live");
+  report_cmd->add_option("--socket", report.socket, "Daemon socket");
+  report_cmd->add_option("--by", report.by, "caller (default), stack or module")
+      ->check(CLI::IsMember({"caller", "stack", "module"}));
+  report_cmd->add_flag("--anon-only", report.anon_only, "Only anonymous memory");
+  report_cmd->add_flag("--folded", report.folded,
+                       "Folded stacks weighted by live bytes (flamegraph.pl, inferno, speedscope)");
+  report_cmd->add_flag("--json", report.json, "The rows as JSON");
+
   try {
     app.parse(argc, argv);
     trace.min_size = parse_size_or_throw(min_size);
@@ -187,6 +199,7 @@ int run(int argc, char** argv) {
   }
   if (*verify_cmd) return run_verify(verify_socket, verify_pids);
   if (*history_cmd) return run_history(history);
+  if (*report_cmd) return run_report(report);
 
   if (*cmd) {
     uint64_t valid = trace::valid_ringbuf_size(trace.ringbuf_bytes);

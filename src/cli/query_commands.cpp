@@ -16,6 +16,7 @@
 #include "event/event.h"
 #include "render/decode.h"
 #include "render/log_text.h"
+#include "render/report.h"
 
 namespace maptrail::cli {
 
@@ -225,6 +226,25 @@ int run_history(const HistoryCommand& c) {
   if ((*answer).value("dropped", 0) > 0)
     fmt::print("({} older changes of this process were dropped from the history)\n",
                (*answer)["dropped"].get<uint64_t>());
+  return 0;
+}
+
+int run_report(const ReportCommand& c) {
+  std::string by = c.folded ? "stack" : c.by;
+  auto answer = daemon::ask(c.socket, {{"op", "report"}, {"by", by}, {"anon_only", c.anon_only}});
+  if (!answer) {
+    fmt::print(stderr, "maptrail report: {}\n", answer.error().message);
+    return 2;
+  }
+  if (c.json) {
+    fmt::print("{}\n", (*answer)["rows"].dump());
+    return 0;
+  }
+  auto rows = render::report_rows_from_json((*answer)["rows"]);
+  if (c.folded)
+    fmt::print("{}", render::report_folded(rows));
+  else
+    fmt::print("{}", render::report_text(rows, render::parse_report_by(by)));
   return 0;
 }
 

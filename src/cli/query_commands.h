@@ -27,4 +27,13 @@ struct HistoryCommand {
 };
 int run_history(const HistoryCommand& c);
 
+struct ReportCommand {
+  std::string socket;
+  std::string by = "caller";  // caller, stack, module
+  bool anon_only = false;
+  bool folded = false;  // folded stacks weighted by live bytes, for flame-graph tools
+  bool json = false;
+};
+int run_report(const ReportCommand& c);
+
 }  // namespace maptrail::cli

@@ -20,6 +20,7 @@
 #include "daemon/wire.h"
 #include "engine/engine.h"
 #include "engine/verifier.h"
+#include "render/report.h"
 #include "render/verify_json.h"
 #include "procfs/process.h"
 #include "symbolize/stack.h"
@@ -135,6 +136,19 @@ class Daemon {
               {"repairs", c.repairs},
               {"seeds", c.seeds},
               {"resyncs", c.resyncs}};
+    }
+    if (op == "report") {
+      // Stacks of every traced process, whoever owns them: the daemon's owner only.
+      if (peer.uid != 0)
+        return {{"ok", false},
+                {"error", fmt::format("permission denied: the report covers every traced "
+                                      "process; only root may ask (uid {} asked)",
+                                      peer.uid)}};
+      drain();
+      auto by = render::parse_report_by(request.value("by", "caller"));
+      auto rows =
+          render::report_rows(engine_.report().entries(), by, request.value("anon_only", false));
+      return {{"ok", true}, {"rows", render::report_json(rows)}};
     }
     if (op != "vmas" && op != "verify" && op != "history")
       return {{"ok", false}, {"error", fmt::format("unknown request '{}'", op)}};

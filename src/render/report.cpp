@@ -98,7 +98,7 @@ std::string report_text(const std::vector<ReportRow>& rows, ReportBy by) {
                        human_size(r.mapped), human_size(r.unmapped), r.count, human_size(r.largest),
                        seconds(r.first_ns), seconds(r.last_ns), r.label);
     if (by == ReportBy::kStack)
-      for (const auto& f : r.stack) out += fmt::format("{:>95}{}\n", "", f);
+      for (const auto& f : r.stack) out += fmt::format("      at {}\n", f);
     live += r.live();
     mapped += r.mapped;
     unmapped += r.unmapped;

@@ -3,6 +3,7 @@
 // thread's start routine) and the caller shown is the workload's own function, not libc,
 // the loader or libstdc++.
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -219,6 +220,49 @@ TEST_F(Callers, AProcessThatExitedAtOnceStillGetsNamedFrames) {
     EXPECT_EQ(e.value("stack_end", ""), "outermost") << stack_text(e);
   }
   EXPECT_EQ(found, 1);
+}
+
+// trace --report and --folded: each of the demo's mappings charged to the function that
+// made it, with what became of it; the folded stacks in the format flame-graph tools read
+// (flamegraph.pl, inferno, speedscope: "frame;frame;...;frame COUNT", outermost first).
+TEST_F(Callers, TraceReportAndFoldedStacks) {
+  std::string folded = path("folded.txt");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--report", "--folded", folded, "-o", path("log"), "--",
+                    std::string(MAPTRAIL_WORKLOAD_DIR) + "/demo-nofp"},
+                   path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  std::string report = trace.err();
+  auto row = [&](const std::string& caller) {
+    std::smatch m;
+    std::regex re(R"((\S+) +(\S+) +(\S+) +(\d+) +\S+ +[0-9.]+ +[0-9.]+  )" + caller + "\n");
+    return std::regex_search(report, m, re) ? std::vector<std::string>{m[1], m[2], m[3], m[4]}
+                                            : std::vector<std::string>{};
+  };
+  EXPECT_EQ(row("alloc_cache \\(demo-nofp\\)"), (std::vector<std::string>{"4M", "4M", "0B", "1"}))
+      << report;
+  EXPECT_EQ(row("big_buffer \\(demo-nofp\\)"),
+            (std::vector<std::string>{"0B", "~1.0M", "~1.0M", "1"}))
+      << "malloc(1M) then free: all of it unmapped\n"
+      << report;
+  EXPECT_EQ(row("grow_cache \\(demo-nofp\\)"), (std::vector<std::string>{"4M", "4M", "0B", "1"}))
+      << "mremap 4M -> 8M: the 4 new MiB are grow_cache's, the moved 4 stay alloc_cache's\n"
+      << report;
+
+  std::regex line_format(R"(^[^;\n]+(;[^;\n]+)* [1-9][0-9]*$)");
+  std::istringstream in(slurp(folded));
+  int lines = 0;
+  bool cache_stack = false;
+  for (std::string line; std::getline(in, line); lines++) {
+    EXPECT_TRUE(std::regex_match(line, line_format)) << line;
+    cache_stack |= line.ends_with(
+        ";main (demo-nofp);alloc_cache (demo-nofp);__mmap (libc.so.6) "
+        "4194304");
+    EXPECT_TRUE(line.starts_with("_start (demo-nofp);") || line.starts_with("_dl_start_user") ||
+                line.starts_with("clone3 (libc.so.6);"))
+        << "outermost frame first: " << line;
+  }
+  EXPECT_GE(lines, 4);
+  EXPECT_TRUE(cache_stack) << slurp(folded);
 }
 
 }  // namespace

@@ -274,6 +274,26 @@ TEST_F(Daemon, FollowsEveryProcessLifecycleFromEventsAlone) {
   expect_exact(pid, "after three threads mapped");
   for (const auto& tid : {tids.substr(0, tids.find(',')), tids.substr(tids.rfind(',') + 1)})
     expect_exact(tid, "asked by thread id");
+  // maptrail report: the three threads' mappings, charged to their start routine.
+  std::string out, err;
+  ASSERT_EQ(client({"report", "--socket", socket_, "--json"}, &out, &err), 0) << err;
+  auto rows = nlohmann::json::parse(out);
+  const nlohmann::json* threads = nullptr;
+  for (const auto& row : rows)
+    if (row["label"] == "thread_main (lifecycle)") threads = &row;
+  ASSERT_NE(threads, nullptr) << out;
+  EXPECT_EQ((*threads)["calls"], 3);
+  EXPECT_EQ((*threads)["mapped"], 0x21000 + 0x22000 + 0x23000);
+  EXPECT_EQ((*threads)["live"], 0x21000 + 0x22000 + 0x23000);
+  EXPECT_EQ((*threads)["unmapped"], 0);
+  EXPECT_EQ((*threads)["largest"], 0x23000);
+  ASSERT_EQ(client({"report", "--socket", socket_, "--folded"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("start_thread (libc.so.6);thread_main (lifecycle);__mmap (libc.so.6) " +
+                     std::to_string(0x21000 + 0x22000 + 0x23000) + "\n"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(client({"report", "--socket", socket_, "--by", "module"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("  lifecycle\n"), std::string::npos) << out;
   step("join", "joined");
   expect_exact(pid, "after the threads were joined");
 
@@ -295,7 +315,6 @@ TEST_F(Daemon, FollowsEveryProcessLifecycleFromEventsAlone) {
   expect_exact(pid, "parent after vfork and posix_spawn");
 
   EXPECT_EQ(step("exit", "reaped pid="), spawned);
-  std::string out, err;
   EXPECT_EQ(client({"verify", "--socket", socket_, spawned}, &out, &err), 2) << out << err;
   EXPECT_NE(err.find("no process"), std::string::npos) << err;
 
@@ -426,6 +445,9 @@ TEST_F(Daemon, UnprivilegedUsersSeeOnlyTheirOwnProcesses) {
                    &out, &err, setpriv),
             0);
   EXPECT_NE(err.find("permission denied"), std::string::npos) << err;
+  // The report covers every process: root's only.
+  EXPECT_EQ(client({"report", "--socket", socket_}, &out, &err, setpriv), 2);
+  EXPECT_NE(err.find("only root may ask"), std::string::npos) << err;
   kill(daemon->pid(), SIGTERM);
   daemon->wait();
 }
