@@ -37,38 +37,38 @@ bool AddressSpace::well_formed(std::span<const Vma> vmas) {
   return true;
 }
 
-void AddressSpace::carve(uint64_t lo, uint64_t hi) {
-  if (lo >= hi) return;
+AddressSpace::Map::iterator AddressSpace::carve(uint64_t lo, uint64_t hi) {
+  // One search: the first VMA ending after lo; everything else is a walk from it.
+  auto it = vmas_.upper_bound(lo);
+  if (it != vmas_.begin() && std::prev(it)->second.end > lo) --it;
+  if (lo >= hi) return it;
 
-  // A VMA starting before lo and reaching past it loses everything from lo on; if it also
-  // reaches past hi it is the only VMA touching the range and its tail survives.
-  auto after_lo = vmas_.upper_bound(lo);
-  if (after_lo != vmas_.begin()) {
-    Vma& before = std::prev(after_lo)->second;
-    if (before.start < lo && before.end > lo) {
-      if (before.end > hi) {
-        Vma tail = tail_of(before, hi);
-        before.end = lo;
-        vmas_.emplace_hint(after_lo, tail.start, std::move(tail));
-        return;
-      }
-      before.end = lo;
+  if (it != vmas_.end() && it->second.start < lo) {
+    // Starts before lo and reaches past it: keeps what lies before lo, and if it also
+    // reaches past hi it is the only VMA touching the range and its tail survives.
+    Vma& before = it->second;
+    uint64_t end = before.end;
+    before.end = lo;
+    ++it;
+    if (end > hi) {
+      Vma tail = tail_of(before, hi);
+      tail.end = end;
+      return vmas_.emplace_hint(it, tail.start, std::move(tail));
     }
   }
-
-  // A VMA starting inside [lo, hi) and ending past hi keeps its part from hi on.
-  auto first_inside = vmas_.lower_bound(lo);
-  auto past_inside = vmas_.lower_bound(hi);
-  if (past_inside != first_inside) {
-    auto last_inside = std::prev(past_inside);
-    if (last_inside->second.end > hi) {
-      Vma tail = tail_of(last_inside->second, hi);
-      vmas_.erase(last_inside);
-      past_inside = vmas_.emplace_hint(past_inside, tail.start, std::move(tail));
-      first_inside = vmas_.lower_bound(lo);
+  while (it != vmas_.end() && it->second.start < hi) {
+    auto next = std::next(it);
+    if (it->second.end > hi) {
+      // Ends past hi: keeps its part from hi on (same node, new key).
+      auto node = vmas_.extract(it);
+      node.mapped() = tail_of(node.mapped(), hi);
+      node.key() = hi;
+      return vmas_.insert(next, std::move(node));
     }
+    spare_.push_back(vmas_.extract(it));
+    it = next;
   }
-  vmas_.erase(first_inside, past_inside);
+  return it;
 }
 
 bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma> vmas) {
@@ -83,12 +83,20 @@ bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma>
     covered_lo = page_down(covered_lo);
     covered_hi = page_up(covered_hi);
   }
-  carve(covered_lo, covered_hi);
-  auto hint = vmas_.lower_bound(covered_lo);
+  auto hint = carve(covered_lo, covered_hi);
+  // Sorted input: each one goes just before the position past the carved range.
   for (const Vma& vma : vmas) {
-    // Sorted input: each insertion lands just before the previous hint position.
-    hint = std::next(vmas_.emplace_hint(hint, vma.start, vma));
+    if (!spare_.empty()) {
+      auto node = std::move(spare_.back());
+      spare_.pop_back();
+      node.key() = vma.start;
+      node.mapped() = vma;
+      vmas_.insert(hint, std::move(node));
+    } else {
+      vmas_.emplace_hint(hint, vma.start, vma);
+    }
   }
+  spare_.clear();
   return true;
 }
 

@@ -78,13 +78,25 @@ class AddressSpace {
   // Sum of VMA sizes, i.e. what pmap calls the total and ps calls VSZ.
   uint64_t total_size() const;
 
-  bool operator==(const AddressSpace&) const = default;
+  bool operator==(const AddressSpace& other) const { return vmas_ == other.vmas_; }
 
  private:
-  // Leaves nothing of the model inside [lo, hi): VMAs straddling an end are clipped.
-  void carve(uint64_t lo, uint64_t hi);
+  // Leaves nothing of the model inside [lo, hi): VMAs straddling an end are clipped. Returns
+  // the position just past the carved range; the nodes of removed VMAs go to spare_.
+  Map::iterator carve(uint64_t lo, uint64_t hi);
 
   Map vmas_;
+  // Map nodes freed by the last carve, reused by the inserts that follow it: a window
+  // replaces VMAs with about as many, and a node's name keeps its allocation. Scratch
+  // space: a copy of the address space starts without any.
+  struct SpareNodes : std::vector<Map::node_type> {
+    SpareNodes() = default;
+    SpareNodes(const SpareNodes&) {}
+    SpareNodes& operator=(const SpareNodes&) { return *this; }
+    SpareNodes(SpareNodes&&) = default;
+    SpareNodes& operator=(SpareNodes&&) = default;
+  };
+  SpareNodes spare_;
 };
 
 }  // namespace maptrail::model
