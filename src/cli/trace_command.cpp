@@ -214,6 +214,7 @@ int run_trace(const TraceOptions& o) {
   for (pid_t pid : o.pids)
     if (auto mm = (*tracer)->mm_of(pid)) engine.adopt(pid, *mm);
   symbolize::Symbolizer symbols;
+  symbolize::CallSiteCache sites;
   for (const auto& name : o.stack.runtime_modules) symbols.add_runtime_module(name);
   render::TraceSummary summary;
   bool output_ok = true;
@@ -244,7 +245,7 @@ int run_trace(const TraceOptions& o) {
       output_ok = output->write(o.json ? render::log_json(view, clock)
                                        : render::log_text(view, clock, style));
     }
-    engine.apply(e, reporting && syscall ? symbolize::call_site(stack) : nullptr);
+    engine.apply(e, reporting && syscall ? sites.get(e.mm, stack) : nullptr);
   };
 
   int child_status = 0;

@@ -103,7 +103,7 @@ class Daemon {
     }
     if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
       auto stack = symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_);
-      engine_.apply(e, symbolize::call_site(stack));
+      engine_.apply(e, sites_.get(e.mm, stack));
     } else {
       engine_.apply(e);
     }
@@ -237,6 +237,7 @@ class Daemon {
   engine::ProcKernelView verify_view_;
   engine::Verifier verifier_;
   symbolize::Symbolizer symbols_;
+  symbolize::CallSiteCache sites_;
   uint64_t events_ = 0, lost_ = 0;
 };
 

@@ -27,6 +27,18 @@ std::shared_ptr<const model::CallSite> call_site(const Stack& stack) {
   return site;
 }
 
+std::shared_ptr<const model::CallSite> CallSiteCache::get(uint64_t mm, const Stack& stack) {
+  Key key{mm, stack.caller, {}};
+  key.addrs.reserve(stack.frames.size());
+  for (const auto& f : stack.frames) key.addrs.push_back(f.addr);
+  auto it = sites_.find(key);
+  if (it != sites_.end()) return it->second;
+  if (sites_.size() >= kMaxEntries) sites_.clear();
+  auto site = call_site(stack);
+  sites_.emplace(std::move(key), site);
+  return site;
+}
+
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
   std::vector<uint64_t> addrs;

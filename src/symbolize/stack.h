@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "event/event.h"
@@ -29,6 +30,31 @@ int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols);
 
 // The stack as the history, provenance and reports keep it.
 std::shared_ptr<const model::CallSite> call_site(const Stack& stack);
+
+// One CallSite object per distinct stack of an address space: a loop that maps from the
+// same place thousands of times keeps one, not thousands, in the history and provenance.
+class CallSiteCache {
+ public:
+  std::shared_ptr<const model::CallSite> get(uint64_t mm, const Stack& stack);
+  size_t size() const { return sites_.size(); }
+
+ private:
+  static constexpr size_t kMaxEntries = 1 << 16;  // then start over: old objects stay valid
+  struct Key {
+    uint64_t mm;
+    int caller;
+    std::vector<uint64_t> addrs;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      size_t h = std::hash<uint64_t>()(k.mm) ^ size_t(k.caller);
+      for (uint64_t a : k.addrs) h = h * 0x100000001b3ull ^ a;
+      return h;
+    }
+  };
+  std::unordered_map<Key, std::shared_ptr<const model::CallSite>, KeyHash> sites_;
+};
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);
 

@@ -4,12 +4,15 @@
 #include <malloc.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <random>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include "model/address_space.h"
+#include "model/history.h"
 
 namespace {
 
@@ -91,6 +94,46 @@ void BM_MemoryPerVma(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryPerVma)->Arg(65530)->Iterations(1);
+
+// Heap bytes per history entry: a change as the engine records it (a 64 KiB mmap with its
+// window range), its 12-frame stack shared with the other changes from the same place
+// (CallSiteCache), 16 distinct call sites in all.
+void BM_MemoryPerHistoryEntry(benchmark::State& state) {
+  size_t n = state.range(0);
+  std::vector<std::shared_ptr<const maptrail::model::CallSite>> sites;
+  for (int s = 0; s < 16; s++) {
+    auto site = std::make_shared<maptrail::model::CallSite>();
+    for (int f = 0; f < 12; f++) {
+      site->frames.push_back("function_" + std::to_string(s) + "_" + std::to_string(f) +
+                             "+0x1c (libexample.so.1)");
+      site->functions.push_back("function_" + std::to_string(s) + "_" + std::to_string(f) +
+                                " (libexample.so.1)");
+      site->modules.push_back("libexample.so.1");
+    }
+    site->caller = 3;
+    sites.push_back(site);
+  }
+  for (auto _ : state) {
+    size_t before = mallinfo2().uordblks;
+    maptrail::model::History history(n);
+    for (size_t i = 0; i < n; i++) {
+      maptrail::model::Change c;
+      c.time_ns = i;
+      c.pid = c.tid = 4242;
+      c.comm = "workload";
+      c.call = "mmap";
+      c.args = {0, 65536, 3, 0x22, uint64_t(-1), 0};
+      c.ret = int64_t(kBase + i * kPage);
+      c.ranges = {{kBase + i * kPage, kBase + i * kPage + 65536}};
+      c.site = sites[i % sites.size()];
+      history.add(std::move(c));
+    }
+    size_t after = mallinfo2().uordblks;
+    state.counters["bytes_per_entry"] = double(after - before) / double(n);
+    benchmark::DoNotOptimize(history);
+  }
+}
+BENCHMARK(BM_MemoryPerHistoryEntry)->Arg(10000)->Iterations(1);
 
 }  // namespace
 

@@ -53,3 +53,35 @@ TEST(Caller, NoneWhenEveryFrameIsRuntimeOrUnknown) {
 
 }  // namespace
 }  // namespace maptrail::symbolize
+
+namespace maptrail::symbolize {
+namespace {
+
+Stack stack_of(std::vector<uint64_t> addrs, int caller) {
+  Stack s;
+  for (uint64_t a : addrs) {
+    Frame f;
+    f.addr = a;
+    f.module = "app";
+    f.symbol = "fn" + std::to_string(a);
+    s.frames.push_back(f);
+  }
+  s.caller = caller;
+  return s;
+}
+
+TEST(CallSiteCache, EqualStacksOfOneSpaceShareOneObject) {
+  CallSiteCache cache;
+  auto a = cache.get(1, stack_of({10, 20, 30}, 1));
+  auto b = cache.get(1, stack_of({10, 20, 30}, 1));
+  EXPECT_EQ(a.get(), b.get());
+  std::vector<std::string> expected = {"fn10 (app)", "fn20 (app)", "fn30 (app)"};
+  EXPECT_EQ(a->frames, expected) << "offset 0 prints without +0x0";
+  EXPECT_EQ(a->functions, expected);
+  EXPECT_NE(cache.get(2, stack_of({10, 20, 30}, 1)).get(), a.get()) << "another address space";
+  EXPECT_NE(cache.get(1, stack_of({10, 20}, 1)).get(), a.get()) << "another stack";
+  EXPECT_EQ(cache.size(), 3u);
+}
+
+}  // namespace
+}  // namespace maptrail::symbolize
