@@ -168,8 +168,9 @@ struct mt_task_event {
   char filename[MT_FILENAME_MAX]; /* exec: the path as given to execve */
 };
 
-/* A call between entry and exit, in the pending_calls map keyed by thread id. User space
- * reads it to know whether a process is in the middle of changing its mappings. */
+/* A thread's current call, in the pending_calls map keyed by thread id; syscall is
+ * MT_SYS_NONE between calls. User space reads it to know whether a process is in the middle
+ * of changing its mappings. */
 struct mt_pending_call {
   __u64 args[MT_MAX_ARGS];
   __u64 enter_ns;

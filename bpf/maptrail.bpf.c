@@ -51,10 +51,13 @@ struct {
   __type(value, __u8);
 } traced_tgids SEC(".maps");
 
-/* Calls in flight, by thread id: enter stores, exit emits. */
+/* The current call of each traced thread, by thread id: enter fills the thread's slot,
+ * exit emits the record and marks the slot idle (syscall = MT_SYS_NONE). Slots are reused
+ * in place, which costs a lookup instead of an insert and a delete per call, and are
+ * deleted when their thread exits. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
+  __uint(max_entries, 32768);
   __type(key, __u32);
   __type(value, struct mt_pending_call);
 } pending_calls SEC(".maps");
@@ -124,6 +127,16 @@ static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
 
 /* ---------------------------------------------------------------- syscall entry */
 
+/* A thread without a slot gets one; if the map is full the call is counted as lost. */
+static __always_inline void store_pending(__u32 tid, struct mt_pending_call* call) {
+  struct mt_pending_call* slot = bpf_map_lookup_elem(&pending_calls, &tid);
+  if (slot) {
+    *slot = *call;
+    return;
+  }
+  if (bpf_map_update_elem(&pending_calls, &tid, call, BPF_NOEXIST)) count_lost(call->syscall);
+}
+
 static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4,
                                     __u64 a5) {
   __u64 id = bpf_get_current_pid_tgid();
@@ -144,7 +157,7 @@ static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2,
     call.aux = BPF_CORE_READ(task, mm, brk);
   }
   call.enter_ns = bpf_ktime_get_ns();
-  bpf_map_update_elem(&pending_calls, &tid, &call, BPF_ANY);
+  store_pending(tid, &call);
   return 1;
 }
 
@@ -190,7 +203,7 @@ int enter_shmdt(struct trace_event_raw_sys_enter* ctx) {
   bpf_find_vma(bpf_get_current_task_btf(), call.args[0], shm_end_cb, &end, 0);
   call.aux = end;
   call.enter_ns = bpf_ktime_get_ns();
-  bpf_map_update_elem(&pending_calls, &tid, &call, BPF_ANY);
+  store_pending(tid, &call);
   return 1;
 }
 
@@ -591,7 +604,7 @@ static __always_inline __u32 copy_user_stack(struct record_buf* rec, struct task
 static __always_inline int on_exit(void* ctx, long ret) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct mt_pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
-  if (!call) return 1;
+  if (!call || call->syscall == MT_SYS_NONE) return 1;
 
   __u32 zero = 0;
   struct record_buf* rec = bpf_map_lookup_elem(&record_scratch, &zero);
@@ -723,7 +736,7 @@ static __always_inline int on_exit(void* ctx, long ret) {
   submit_window_record(rec, &st, sys);
 
 out:
-  bpf_map_delete_elem(&pending_calls, &tid);
+  call->syscall = MT_SYS_NONE;
   return 1;
 }
 
@@ -873,6 +886,8 @@ int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binp
  * stays in the traced set until its leader's task is freed (sched_process_free). */
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(on_exit_task, struct task_struct* task, bool group_dead) {
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  bpf_map_delete_elem(&pending_calls, &tid);  /* every exiting thread frees its slot */
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!group_dead || !is_traced(tgid)) return 0;
   struct mt_task_event* e = reserve_task_event(MT_EV_EXIT);

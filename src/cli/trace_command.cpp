@@ -260,7 +260,7 @@ int run_trace(const TraceOptions& o) {
       [&] {
         for (int i = 0; i < 64; i++) {
           auto n = (*tracer)->poll(0, handle);
-          if (!n || *n < trace::Tracer::kMaxRecordsPerPoll) break;
+          if (!n || (*n < trace::Tracer::kMaxRecordsPerPoll && !(*tracer)->backlog())) break;
         }
       },
       [&](pid_t pid) { return (*tracer)->in_flight(pid); });
@@ -309,8 +309,8 @@ int run_trace(const TraceOptions& o) {
       // (a process's last records are written before its parent can reap it). Drain it,
       // but not "until quiet": with --all the system is never quiet.
       if (!drain_started) drain_started = monotonic_ns();
-      bool batch_was_full = n && *n >= trace::Tracer::kMaxRecordsPerPoll;
-      if (!batch_was_full) break;
+      bool more = (n && *n >= trace::Tracer::kMaxRecordsPerPoll) || (*tracer)->backlog();
+      if (!more) break;
       if (monotonic_ns() - drain_started > 2'000'000'000ull) {
         fmt::print(stderr, "maptrail: stopped draining after 2 s: records were still arriving\n");
         break;
@@ -318,6 +318,7 @@ int run_trace(const TraceOptions& o) {
     }
   }
 
+  (*tracer)->finish(handle);  // what was read from the kernel is never left unhandled
   summary.set_duration((monotonic_ns() - started) / 1e9);
   summary.set_decode_errors((*tracer)->decode_errors(), (*tracer)->last_decode_error());
   if (o.json && output_ok) {

@@ -114,7 +114,7 @@ class Daemon {
   void drain(int max_batches = 64) {
     for (int i = 0; i < max_batches; i++) {
       auto n = tracer_.poll(0, [this](const event::Event& e) { handle(e); });
-      if (!n || *n < trace::Tracer::kMaxRecordsPerPoll) break;
+      if (!n || (*n < trace::Tracer::kMaxRecordsPerPoll && !tracer_.backlog())) break;
     }
   }
 
@@ -299,7 +299,7 @@ int run_daemon(const DaemonOptions& o) {
     // Records come without a wake-up until an eighth of the ring is full: look once a second
     // anyway (a daemon should not wake more often when nothing happens), and drain before
     // every answer, so nothing is answered from a stale model.
-    int n = epoll_wait(epoll.get(), ready, 8, 1000);
+    int n = epoll_wait(epoll.get(), ready, 8, (*tracer)->backlog() ? 0 : 1000);
     for (int i = 0; i < n; i++) {
       int fd = ready[i].data.fd;
       if (fd == signals.get()) {

@@ -91,7 +91,7 @@ class AddressSpace {
   // space: a copy of the address space starts without any.
   struct SpareNodes : std::vector<Map::node_type> {
     SpareNodes() = default;
-    SpareNodes(const SpareNodes&) {}
+    SpareNodes(const SpareNodes&) : std::vector<Map::node_type>() {}
     SpareNodes& operator=(const SpareNodes&) { return *this; }
     SpareNodes(SpareNodes&&) = default;
     SpareNodes& operator=(SpareNodes&&) = default;

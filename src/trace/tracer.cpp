@@ -81,6 +81,15 @@ uint64_t valid_ringbuf_size(uint64_t requested) {
   return size;
 }
 
+namespace {
+
+size_t backlog_cost(const event::Event& e) {
+  return sizeof(e) + e.user_stack.size() + e.vmas.size() * sizeof(event::WindowVma) +
+         e.frames.size() * sizeof(uint64_t);
+}
+
+}  // namespace
+
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
   auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
@@ -89,10 +98,10 @@ int on_ring_record(void* ctx, void* data, size_t size) {
     tracer->last_decode_error_ = decoded.error().message;
     return 0;
   }
-  (*tracer->current_handler_)(*decoded);
-  // A producer as fast as we are would keep one poll() busy forever: hand control back to
-  // the caller (end of trace, signals, --duration) after a bounded batch.
-  if (++tracer->delivered_ >= Tracer::kMaxRecordsPerPoll) return -EAGAIN;
+  tracer->backlog_bytes_ += backlog_cost(*decoded);
+  tracer->backlog_.push_back(std::move(*decoded));
+  // Full: the rest stays in the ring buffer (and what does not fit there is counted lost).
+  if (tracer->backlog_bytes_ >= Tracer::kMaxBacklogBytes) return -EAGAIN;
   return 0;
 }
 
@@ -222,7 +231,9 @@ bool Tracer::in_flight(pid_t pid) const {
   uint32_t* prev = nullptr;
   mt_pending_call call;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd, &next, &call) == 0 && call.tgid == uint32_t(pid)) return true;
+    if (bpf_map_lookup_elem(fd, &next, &call) == 0 && call.tgid == uint32_t(pid) &&
+        call.syscall != MT_SYS_NONE)
+      return true;
     key = next;
     prev = &key;
   }
@@ -239,31 +250,72 @@ uint64_t Tracer::lost_total() const {
   return total;
 }
 
-Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
-  current_handler_ = &handler;
-  delivered_ = 0;
-  // Records are submitted without a wake-up most of the time: poll, then drain.
-  // -EAGAIN is our own "batch full" from on_ring_record: the rest waits for the next call.
-  int rc = ring_buffer__poll(impl_->ring.get(), timeout_ms);
-  if (rc >= 0) rc = ring_buffer__consume(impl_->ring.get());
+Result<void> Tracer::refill() {
+  if (backlog_bytes_ >= kMaxBacklogBytes) return {};
+  int rc = ring_buffer__consume(impl_->ring.get());
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
     return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
+  return {};
+}
+
+int Tracer::finish(const Handler& handler) {
+  int delivered = 0;
+  while (!backlog_.empty()) {
+    event::Event e = std::move(backlog_.front());
+    backlog_.pop_front();
+    handler(e);
+    delivered++;
+  }
+  backlog_bytes_ = 0;
+  if (pending_loss_.lost_total) {
+    pending_loss_.kind = event::Kind::kLost;
+    handler(pending_loss_);
+    pending_loss_ = event::Event{};
+    delivered++;
+  }
+  return delivered;
+}
+
+Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
+  // Records are submitted without a wake-up most of the time: wait (only when there is
+  // nothing to do), then drain.
+  if (backlog_.empty()) {
+    int rc = ring_buffer__poll(impl_->ring.get(), timeout_ms);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
+      return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
+  }
+  if (auto ok = refill(); !ok) return ok.error();
 
   auto counters = read_loss_counters();
   if (!counters) return counters.error();
-  event::Event lost;
-  lost.kind = event::Kind::kLost;
   for (unsigned i = 0; i < MT_LOSS_SLOTS; i++) {
-    lost.lost[i] = (*counters)[i] - lost_seen_[i];
-    lost.lost_total += lost.lost[i];
+    uint64_t n = (*counters)[i] - lost_seen_[i];
+    pending_loss_.lost[i] += n;
+    pending_loss_.lost_total += n;
   }
-  if (lost.lost_total) {
-    lost_seen_ = *counters;
-    handler(lost);
-    delivered_++;
+  lost_seen_ = *counters;
+  // Records that reached the ring before the loss was read are all in the backlog now.
+  size_t before_loss = pending_loss_.lost_total ? backlog_.size() : 0;
+
+  int delivered = 0;
+  constexpr int kRefillEvery = 256;  // keeps the ring buffer near empty while we work
+  while (!backlog_.empty() && delivered < kMaxRecordsPerPoll) {
+    event::Event e = std::move(backlog_.front());
+    backlog_.pop_front();
+    backlog_bytes_ -= std::min(backlog_bytes_, backlog_cost(e));
+    handler(e);
+    delivered++;
+    if (before_loss && --before_loss == 0) break;
+    if (delivered % kRefillEvery == 0)
+      if (auto ok = refill(); !ok) return ok.error();
   }
-  current_handler_ = nullptr;
-  return delivered_;
+  if (pending_loss_.lost_total && before_loss == 0) {
+    pending_loss_.kind = event::Kind::kLost;
+    handler(pending_loss_);
+    pending_loss_ = event::Event{};
+    delivered++;
+  }
+  return delivered;
 }
 
 }  // namespace maptrail::trace

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,7 +49,21 @@ class Tracer {
 
   // Waits up to timeout_ms for records and hands each one, decoded, to handler; then checks
   // the loss counters. Returns how many events were delivered.
+  //
+  // The kernel's ring buffer is emptied first, into a backlog in user space, and again
+  // every few events handled: a burst the handler cannot keep up with at once (the first
+  // events of a program, whose libraries are opened and read) waits in memory instead of
+  // filling the ring and being dropped. The backlog is bounded (kMaxBacklogBytes); past it
+  // records stay in the ring, and what the kernel then drops is counted as lost. A loss is
+  // delivered once everything recorded before it was noticed has been handled.
   Result<int> poll(int timeout_ms, const Handler& handler);
+  static constexpr size_t kMaxBacklogBytes = size_t(256) << 20;
+
+  // Events decoded but not yet handed to a handler.
+  size_t backlog() const { return backlog_.size(); }
+  // Hands the whole backlog to handler without reading more of the ring buffer (the end
+  // of a trace). Returns how many events were delivered.
+  int finish(const Handler& handler);
 
   // Readable when records wait (with wake-ups held back, also poll on a timeout).
   int epoll_fd() const;
@@ -77,8 +92,12 @@ class Tracer {
   std::array<uint64_t, MT_LOSS_SLOTS> lost_seen_{};
   uint64_t decode_errors_ = 0;
   std::string last_decode_error_;
-  const Handler* current_handler_ = nullptr;
-  int delivered_ = 0;
+  // Moves what the ring buffer holds into the backlog (up to its bound).
+  Result<void> refill();
+
+  std::deque<event::Event> backlog_;
+  size_t backlog_bytes_ = 0;
+  event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
 
   friend int on_ring_record(void* ctx, void* data, size_t size);
 };

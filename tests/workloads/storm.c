@@ -1,12 +1,14 @@
 /* storm — the benchmark workload: a tight mmap/munmap loop.
  *
- * Usage: storm [--iterations N] [--size BYTES] [--touch] [--threads T]
+ * Usage: storm [--iterations N] [--size BYTES] [--touch] [--threads T] [--rate R]
  *
  * Each of T threads (default 1) runs N iterations (default 200000) of
  *     mmap(size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
  *     [--touch: write one byte to the first page: one page fault]
  *     munmap
- * with size default 64 KiB. Only the loops are timed (CLOCK_MONOTONIC): threads are created
+ * with size default 64 KiB. --rate R paces the threads together to about R mapping syscalls
+ * per second (each thread R/T, checked every 64 iterations, sleeping when ahead): for
+ * finding the highest rate a tracer sustains without loss. Only the loops are timed (CLOCK_MONOTONIC): threads are created
  * and lined up on a barrier first, each thread reads the clock just before and just after
  * its own loop, and elapsed_ns = last loop end - first loop start. So the start-up of a
  * tracer (and of this program) stays outside the measurement.
@@ -34,6 +36,7 @@ static uint64_t iterations = 200000;
 static uint64_t size = 64 * 1024;
 static bool touch = false;
 static unsigned threads = 1;
+static uint64_t rate = 0; /* mapping syscalls per second over all threads; 0: as fast as possible */
 
 static pthread_barrier_t start_line;
 
@@ -59,8 +62,24 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* With --rate: sleeps until iteration i is due (2 syscalls per iteration). */
+static void pace(uint64_t start_ns, uint64_t i) {
+    uint64_t per_thread = rate / threads;
+    if (per_thread == 0)
+        per_thread = 1;
+    uint64_t due = start_ns + (uint64_t)((double)(2 * i) * 1e9 / (double)per_thread);
+    if (now_ns() < due) {
+        struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+    }
+}
+
 __attribute__((noinline)) static void storm_loop(void) {
+    uint64_t start = rate ? now_ns() : 0;
     for (uint64_t i = 0; i < iterations; i++) {
+        if (rate && i % 64 == 0)
+            pace(start, i);
         char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             die("mmap");
@@ -84,10 +103,11 @@ static void *storm_thread(void *arg) {
 
 static void usage(const char *argv0) {
     fprintf(stderr,
-            "usage: %s [--iterations N] [--size BYTES] [--touch] [--threads T]\n"
+            "usage: %s [--iterations N] [--size BYTES] [--touch] [--threads T] [--rate R]\n"
             "  Each of T threads (default 1) runs N (default 200000) iterations of\n"
             "  mmap(BYTES, anonymous private; default 65536) [--touch: write one byte] munmap,\n"
-            "  then prints one JSON line with the timing of the loops only.\n",
+            "  then prints one JSON line with the timing of the loops only.\n"
+            "  --rate R: about R mapping syscalls per second in all (paced).\n",
             argv0);
 }
 
@@ -109,6 +129,7 @@ int main(int argc, char **argv) {
         {"size", required_argument, NULL, 's'},
         {"touch", no_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'T'},
+        {"rate", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -140,6 +161,13 @@ int main(int argc, char **argv) {
                 return 2;
             }
             threads = (unsigned)v;
+            break;
+        case 'r':
+            if (!parse_u64(optarg, 1, UINT64_MAX / 4, &rate)) {
+                fprintf(stderr, "%s: --rate wants a positive integer (syscalls/s), got '%s'\n",
+                        argv[0], optarg);
+                return 2;
+            }
             break;
         case 'h':
             usage(argv[0]);
@@ -184,9 +212,10 @@ int main(int argc, char **argv) {
     uint64_t elapsed = last_end - first_start;
     printf("{\"workload\":\"storm\",\"iterations\":%" PRIu64 ",\"threads\":%u,\"size\":%" PRIu64
            ",\"touch\":%s,\"elapsed_ns\":%" PRIu64 ",\"ns_per_iter\":%.1f,\"syscalls\":%" PRIu64
-           "}\n",
+           ",\"syscalls_per_sec\":%.0f}\n",
            iterations, threads, size, touch ? "true" : "false", elapsed,
-           (double)elapsed / (double)iterations, 2 * iterations * threads);
+           (double)elapsed / (double)iterations, 2 * iterations * threads,
+           (double)(2 * iterations * threads) * 1e9 / (double)elapsed);
     if (fflush(stdout) != 0)
         die("stdout");
     free(tids);

@@ -365,18 +365,30 @@ failure_reason() {  # $1: exit status, $2: stderr file
   fi
 }
 
-# Marks variant $1 of this workload failed with reason $2, echoing the stderr tail.
+# Records that a run of variant $1 of this workload failed, for reason $2; echoes the
+# stderr tail.
 mark_failed() {
   printf '%s\tfailed\t%s\n' "$1" "$2" >>"$status"
   echo "$prog: variant $1 failed: $2" >&2
   tail -n 15 "$tmp/err" 2>/dev/null | sed 's/^/  | /' >&2 || true
 }
 
-is_failed() { grep -q "^$1"$'\t' "$status"; }
+# Whether variant $1 is not run any more: its tool is missing, a run of it timed out, or its
+# first two runs failed (a failure that comes and goes, e.g. a crash at the workload's exit,
+# only costs the runs it hits).
+is_dropped() {
+  local t=$'\t' fails oks
+  grep -q "^$1${t}not installed$t" "$status" && return 0
+  grep -q "^$1${t}failed${t}timed out" "$status" && return 0
+  fails=$(grep -c "^$1$t" "$status" || true)
+  oks=$(grep -c "^$1$t" "$results" || true)
+  ((fails >= 2 && oks == 0))
+}
 
 # start_daemon: starts "maptrail daemon" and waits until it listens; fails with a reason.
 start_daemon() {
   rm -f "$sock"
+  : >"$tmp/daemon.err"  # not the last run's: the redirection below happens in the child
   "${maptrail[@]}" daemon --socket "$sock" 2>"$tmp/daemon.err" &
   daemon_pid=$!
   local i
@@ -392,6 +404,8 @@ start_daemon() {
     fi
     sleep 0.1
   done
+  stop_daemon || true
+  cp "$tmp/daemon.err" "$tmp/err"
   reason="the daemon did not say \"listening on\" within 60 s"
   return 1
 }
@@ -481,9 +495,9 @@ echo "- $runs runs per variant, alternated, after one discarded untraced warm-up
 for t in bpftrace strace perf; do
   if command -v "$t" >/dev/null; then
     case $t in
-      bpftrace) v=$(bpftrace --version 2>/dev/null | head -n 1) ;;
-      strace) v=$(strace -V 2>/dev/null | head -n 1) ;;
-      perf) v=$(perf version 2>/dev/null | head -n 1) ;;
+      bpftrace) v=$(bpftrace --version 2>/dev/null | head -n 1) || true ;;
+      strace) v=$(strace -V 2>/dev/null | head -n 1) || true ;;
+      perf) v=$(perf version 2>/dev/null | head -n 1) || true ;;
     esac
     echo "- $t: ${v:-version unknown}"
   fi
@@ -496,7 +510,7 @@ for wl in "${workloads[@]}"; do
     storm-2threads) work=("$storm" --iterations $((iterations / 2)) --threads 2 --touch) ;;
   esac
   results=$tmp/results.$wl  # NAME<TAB>ns<TAB>expected<TAB>recorded<TAB>lost
-  status=$tmp/status.$wl    # NAME<TAB>not installed|failed<TAB>reason
+  status=$tmp/status.$wl    # NAME<TAB>not installed|failed<TAB>reason, one line per failure
   : >"$results"
   : >"$status"
   for v in "${variants[@]}"; do
@@ -517,7 +531,7 @@ for wl in "${workloads[@]}"; do
   for ((r = 1; r <= runs; r++)); do
     echo "$wl run $r/$runs" >&2
     for v in "${variants[@]}"; do
-      is_failed "$v" || run "$v"
+      is_dropped "$v" || run "$v"
     done
   done
 
@@ -547,11 +561,15 @@ with open(results) as f:
     for line in f:
         name, ns, expected, recorded, lost = line.rstrip("\n").split("\t")
         rows[name].append((float(ns), expected, recorded, lost))
-state = {}
+missing, failures = {}, {name: [] for name in order}
 with open(status) as f:
     for line in f:
         name, what, why = line.rstrip("\n").split("\t", 2)
-        state[name] = (what, why)
+        why = why.replace("|", "\\|")
+        if what == "not installed":
+            missing[name] = why
+        else:
+            failures[name].append(why)
 storm = {}
 with open(storm_out) as f:
     for line in f:
@@ -599,10 +617,14 @@ print("| variant | median ns/iter | min | max | ratio to untraced | runs | event
       "(sum / expected) | notes |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
 for name in order:
-    rs = rows[name]
-    what, why = state.get(name, ("", ""))
+    rs, fails = rows[name], failures[name]
     if not rs:
-        note = f"{what}: {why}".replace("|", "\\|") if what else "no run"
+        if name in missing:
+            note = f"not installed: {missing[name]}"
+        elif fails:
+            note = f"failed ({len(fails)} of {len(fails)} runs): {fails[-1]}"
+        else:
+            note = "no run"
         print(f"| {name} | - | - | - | - | 0 | - | {note} |")
         continue
     v = [r[0] for r in rs]
@@ -610,8 +632,9 @@ for name in order:
     notes = [n for n in (lost_note(rs),) if n]
     if name == "maptrail-daemon":
         notes.append("daemon traces every process; count = its status delta")
-    if what:
-        notes.append(f"{what} in a later run: {why}".replace("|", "\\|"))
+    if fails:
+        notes.append(f"failed in {len(fails)} of {len(fails) + len(rs)} runs "
+                     f"(not counted): {fails[-1]}")
     print(f"| {name} | {med:.1f} | {min(v):.1f} | {max(v):.1f} | {med / base:.2f}x | {len(v)} "
           f"| {events_cell(name, rs)} | {'; '.join(notes)} |")
 print()
