@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Throughput and loss: the highest mapping-syscall rate maptrail records without loss on the
+default ring buffer, and what happens past it.
+
+  sudo tools/bench/throughput.py [--build DIR] [--seconds 2] [--threads 2]
+                                 [--rates 50000,100000,...] [--stacks none,dwarf]
+
+Part 1: storm (mmap/munmap of 64 KiB, no touch) paced with --rate to each target rate over
+--threads threads for about --seconds, under `maptrail trace -o /dev/null [--stack S]`, and
+once unpaced ("max"). For each: the rate storm achieved, the events recorded and lost.
+
+Part 2, past the limit: a daemon with a tiny ring buffer (64 KiB) traces randmaps (10,000
+random mapping operations on 2 threads, 20 checkpoints); records are lost, the daemon
+resyncs, and `maptrail verify` is asked at every checkpoint: the model must be exact again.
+
+Prints Markdown to stdout. Needs root (BPF).
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def storm_json(text):
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if doc.get("workload") == "storm":
+                return doc
+    raise RuntimeError("no storm JSON line in:\n" + text[-2000:])
+
+
+def summary_counts(stderr):
+    events = re.search(r"maptrail summary: (\d+) events", stderr)
+    lost = re.search(r"LOST: (\d+) events", stderr)
+    return int(events.group(1)) if events else None, int(lost.group(1)) if lost else 0
+
+
+def part1(args, out):
+    storm = os.path.join(args.build, "tests/workloads/storm")
+    maptrail = os.path.join(args.build, "maptrail")
+    out.append("### Paced storm under `maptrail trace` (%d threads, ~%g s per rate)\n"
+               % (args.threads, args.seconds))
+    out.append("| stack | target syscalls/s | achieved syscalls/s | events recorded | lost | "
+               "lost % |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for stack in args.stacks.split(","):
+        for rate in args.rates.split(",") + ["max"]:
+            paced = rate != "max"
+            target = int(rate) if paced else 0
+            # iterations per thread so that the run lasts about --seconds at the target rate
+            per_thread = (int(target * args.seconds / (2 * args.threads)) if paced
+                          else int(300000 * args.seconds / (2 * args.threads)))
+            cmd = [maptrail, "trace", "-o", "/dev/null", "--stack", stack, "--", storm,
+                   "--threads", str(args.threads), "--iterations", str(max(per_thread, 1000))]
+            if paced:
+                cmd += ["--rate", str(target)]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if p.returncode != 0:
+                out.append("| %s | %s | failed (%d) | | | |" % (stack, rate, p.returncode))
+                continue
+            doc = storm_json(p.stdout)
+            events, lost = summary_counts(p.stderr)
+            expected = doc["syscalls"]
+            out.append("| %s | %s | %.0f | %s | %d | %.2f%% |" % (
+                stack, "{:,}".format(target) if paced else "max (unpaced)",
+                doc["syscalls_per_sec"], events, lost, 100.0 * lost / expected))
+            print("throughput: %s %s -> %.0f/s, lost %d" % (stack, rate, doc["syscalls_per_sec"],
+                                                              lost), file=sys.stderr)
+    out.append("")
+
+
+def ask(sock_path, request):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.sendall((json.dumps(request) + "\n").encode())
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return json.loads(data)
+
+
+def wait_for(path, needle, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path, errors="replace") as f:
+                if needle in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def part2(args, out):
+    maptrail = os.path.join(args.build, "maptrail")
+    randmaps = os.path.join(args.build, "tests/workloads/randmaps")
+    tmp = tempfile.mkdtemp(prefix="maptrail-throughput-")
+    sock = os.path.join(tmp, "s")
+    checkpoints = 20
+    work_out = open(os.path.join(tmp, "work.out"), "w")
+    work = subprocess.Popen([randmaps, "--seed", "5", "--ops", "10000", "--checkpoints",
+                             str(checkpoints), "--threads", "2", "--ready"],
+                            stdin=subprocess.PIPE, stdout=work_out, stderr=subprocess.DEVNULL,
+                            text=True)
+    if not wait_for(work_out.name, "ready"):
+        raise RuntimeError("randmaps did not start")
+    daemon_err = os.path.join(tmp, "daemon.err")
+    daemon = subprocess.Popen([maptrail, "daemon", "--socket", sock, "--ringbuf-size", "64K",
+                               "-p", str(work.pid)], stderr=open(daemon_err, "w"))
+    if not wait_for(daemon_err, "listening on"):
+        raise RuntimeError("the daemon did not start")
+    work.stdin.write("go\n")
+    work.stdin.flush()
+    exact = 0
+    for k in range(1, checkpoints + 1):
+        if not wait_for(work_out.name, "checkpoint %d " % k, 60):
+            raise RuntimeError("randmaps stopped before checkpoint %d" % k)
+        v = subprocess.run([maptrail, "verify", "--socket", sock, str(work.pid)],
+                           capture_output=True, text=True)
+        if v.returncode == 0 and "exact" in v.stdout:
+            exact += 1
+        work.stdin.write("next\n")
+        work.stdin.flush()
+    status = ask(sock, {"op": "status"})
+    work.wait(timeout=60)
+    daemon.terminate()
+    daemon.wait(timeout=30)
+    out.append("### Past the limit: a 64 KiB ring buffer, randmaps on 2 threads, daemon\n")
+    out.append("| events recorded | lost | whole-space resyncs | verify exact at checkpoints |")
+    out.append("|---:|---:|---:|---:|")
+    out.append("| %d | %d | %d | %d of %d |" % (status["events"], status["lost"],
+                                               status["resyncs"], exact, checkpoints))
+    out.append("")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ap.add_argument("--build", default=os.environ.get("MAPTRAIL_BUILD_DIR",
+                                                      os.path.join(repo, "build")))
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rates", default="50000,100000,200000,300000,400000,500000")
+    ap.add_argument("--stacks", default="none,dwarf")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("throughput.py: tracing needs root (BPF)")
+    out = ["## Throughput and loss", "",
+           "- date: %s" % time.strftime("%Y-%m-%d %H:%M:%S %z"),
+           "- kernel: %s, nproc %d, default ring buffer (16 MiB)" % (os.uname().release,
+                                                                     os.cpu_count()),
+           "- command: `sudo tools/bench/throughput.py %s`" % " ".join(sys.argv[1:]), ""]
+    part1(args, out)
+    part2(args, out)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
