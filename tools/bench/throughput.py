@@ -4,6 +4,7 @@ default ring buffer, and what happens past it.
 
   sudo tools/bench/throughput.py [--build DIR] [--seconds 2] [--threads 2]
                                  [--rates 50000,100000,...] [--stacks none,dwarf]
+                                 [--json-out FILE]
 
 Part 1: storm (mmap/munmap of 64 KiB, no touch) paced with --rate to each target rate over
 --threads threads for about --seconds, under `maptrail trace -o /dev/null [--stack S]`, and
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+RESULTS = []  # part 1 rows, for --json-out
 
 
 def storm_json(text):
@@ -71,6 +74,8 @@ def part1(args, out):
             doc = storm_json(p.stdout)
             events, lost = summary_counts(p.stderr)
             expected = doc["syscalls"]
+            RESULTS.append({"stack": stack, "target": target, "achieved": doc["syscalls_per_sec"],
+                            "events": events, "lost": lost, "expected": expected})
             out.append("| %s | %s | %.0f | %s | %d | %.2f%% |" % (
                 stack, "{:,}".format(target) if paced else "max (unpaced)",
                 doc["syscalls_per_sec"], events, lost, 100.0 * lost / expected))
@@ -156,6 +161,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rates", default="50000,100000,200000,300000,400000,500000")
     ap.add_argument("--stacks", default="none,dwarf")
+    ap.add_argument("--json-out", help="also write part 1's rows as JSON to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("throughput.py: tracing needs root (BPF)")
@@ -165,6 +171,9 @@ def main():
                                                                      os.cpu_count()),
            "- command: `sudo tools/bench/throughput.py %s`" % " ".join(sys.argv[1:]), ""]
     part1(args, out)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(RESULTS, f)
     part2(args, out)
     print("\n".join(out))
 

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The whole benchmark suite, one command: builds what it needs, runs every benchmark and
+# rewrites the generated part of docs/BENCHMARKS.md (between the "suite:begin" and
+# "suite:end" markers) and the charts in docs/benchmarks/. Run as root on a quiet machine
+# (no other tracer attached, no build running): timings on a VM vary, so every ratio is
+# taken within one run of one script, from medians of alternated runs.
+#
+#   sudo tools/bench/run_all.sh [--runs 5] [--iterations 200000] [--build DIR] [--no-write]
+#
+# Takes about 30-40 minutes with the defaults (strace -k alone costs ~290x per call, so it
+# runs a shorter storm of its own).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${MAPTRAIL_BUILD_DIR:-$repo/build}
+runs=5
+iterations=200000
+write=1
+while (($#)); do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --iterations) iterations=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --no-write) write=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $(id -u) == 0 ]] || { echo "run_all.sh: run as root (BPF, perf, strace)" >&2; exit 2; }
+
+cmake --build "$build" -j"$(nproc)" --target maptrail maptrail_workloads model_bench \
+  render_bench unwind_bench >/dev/null
+out=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-suite.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+charts=$repo/docs/benchmarks
+mkdir -p "$charts"
+step() { echo "run_all: $*" >&2; }
+
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+  echo "## The suite (commit $commit, \`sudo tools/bench/run_all.sh --runs $runs --iterations $iterations\`)"
+  echo
+  echo "- date: $(date '+%Y-%m-%d %H:%M:%S %z')"
+  echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) vCPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
+  echo
+} >"$out/suite.md"
+
+step "overhead against the peers (storm)"
+for wl in storm-touch storm-2threads; do
+  "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations "$iterations" \
+    --workload "$wl" --variants "maptrail-dwarf,maptrail-fp,maptrail-none,maptrail-daemon,bpftrace,bpftrace-ustack,strace,perf-trace" \
+    >>"$out/suite.md"
+  echo >>"$out/suite.md"
+done
+step "strace -k (a shorter storm: ~290x per call)"
+"$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations 5000 \
+  --workload storm-touch --variants "strace-k" >>"$out/suite.md"
+echo >>"$out/suite.md"
+
+step "throughput and loss"
+"$repo/tools/bench/throughput.py" --build "$build" --json-out "$out/throughput.json" \
+  >>"$out/suite.md"
+python3 - "$out/throughput.json" "$out/throughput-series.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+series = {}
+for r in rows:
+    if r["target"]:
+        series.setdefault(r["stack"], []).append([r["target"], r["achieved"] * (1 - r["lost"] / max(r["expected"], 1))])
+json.dump([{"name": "--stack " + k, "points": v} for k, v in series.items()], open(sys.argv[2], "w"))
+PY
+python3 "$repo/tools/bench/plot.py" "$charts/throughput.svg" "$out/throughput-series.json" \
+  --title "Events recorded per second vs offered rate (2 threads)" \
+  --x-label "offered mapping syscalls/s" --y-label "recorded events/s"
+echo "![recorded vs offered rate](benchmarks/throughput.svg)" >>"$out/suite.md"
+echo >>"$out/suite.md"
+
+step "model scale"
+"$build/tools/bench/model_bench" --benchmark_format=json --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true >"$out/model.json" 2>/dev/null
+step "pmap render"
+"$build/tools/bench/render_bench" --benchmark_format=json --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true >"$out/render.json" 2>/dev/null
+step "unwind + symbolize"
+"$build/tools/bench/unwind_bench" --benchmark_format=json --benchmark_repetitions=5 \
+  --benchmark_report_aggregates_only=true >"$out/unwind.json" 2>/dev/null
+python3 - "$out" "$charts" >>"$out/suite.md" <<'PY'
+import json, sys
+out, charts = sys.argv[1], sys.argv[2]
+def medians(path):
+    doc = json.load(open(path))
+    return {b["run_name"]: b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"}
+model, render, unwind = medians(out + "/model.json"), medians(out + "/render.json"), medians(out + "/unwind.json")
+print("### Model scale (Google Benchmark, medians of 5)\n")
+print("| VMAs | window applies/s | find/s |")
+print("|---:|---:|---:|")
+points = []
+for n in (1000, 10000, 65530, 1000000):
+    a = model.get("BM_ApplyWindow/%d" % n)
+    f = model.get("BM_Find/%d" % n)
+    if a:
+        points.append([n, a["items_per_second"]])
+    print("| {:,} | {} | {} |".format(n, "{:,.0f}".format(a["items_per_second"]) if a else "-",
+                                      "{:,.0f}".format(f["items_per_second"]) if f else "-"))
+mem = model.get("BM_MemoryPerVma/65530/iterations:1")
+hist = model.get("BM_MemoryPerHistoryEntry/10000/iterations:1")
+print()
+if mem: print("- memory per VMA at 65,530 VMAs: %.0f bytes" % mem["bytes_per_vma"])
+if hist: print("- memory per history entry: %.0f bytes" % hist["bytes_per_entry"])
+json.dump([{"name": "window applies/s", "points": points}], open(out + "/model-series.json", "w"))
+print("\n### `maptrail pmap` render, 65,530 VMAs (medians of 5)\n")
+print("| format | time | output |")
+print("|---|---:|---:|")
+for name, label in (("BM_PmapDefault/65530", "default"), ("BM_PmapExtended/65530", "-x"), ("BM_PmapDevice/65530", "-d")):
+    b = render.get(name)
+    if b:
+        ms = b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1, "s": 1e3}[b["time_unit"]]
+        print("| %s | %.1f ms | %.1f MB |" % (label, ms, b["output_bytes"] / 1e6))
+print("\n### Unwind + symbolize (`--stack dwarf`, medians of 5)\n")
+print("| benchmark | per event | events/s | frames/event |")
+print("|---|---:|---:|---:|")
+for name in ("BM_UnwindSymbolizeWarm", "BM_UnwindOnlyWarm", "BM_UnwindSymbolizeCold"):
+    b = unwind.get(name)
+    if b:
+        ns = b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        print("| %s | %.2f µs | %s | %.1f |" % (name, ns / 1000, "{:,.0f}".format(b["items_per_second"]), b["frames/event"]))
+print()
+PY
+python3 "$repo/tools/bench/plot.py" "$charts/model-apply.svg" "$out/model-series.json" --log-x \
+  --title "Model: window applies per second vs address-space size" \
+  --x-label "VMAs in the address space" --y-label "applies/s (one core)"
+echo "![model apply rate](benchmarks/model-apply.svg)" >>"$out/suite.md"
+echo >>"$out/suite.md"
+
+step "daemon idle"
+{
+  echo "### Daemon while idle (\`tools/bench/daemon_idle.sh --seconds 20\`)"
+  echo
+  "$repo/tools/bench/daemon_idle.sh" --build "$build" --seconds 20
+  echo
+} >>"$out/suite.md"
+
+if ((write)); then
+  python3 - "$repo/docs/BENCHMARKS.md" "$out/suite.md" <<'PY'
+import sys
+doc, suite = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+begin, end = "<!-- suite:begin -->", "<!-- suite:end -->"
+block = begin + "\n" + suite.rstrip() + "\n" + end
+if begin in doc and end in doc:
+    doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+else:
+    head, sep, rest = doc.partition("\n## ")
+    doc = head + "\n" + block + "\n\n## " + rest if sep else doc + "\n" + block + "\n"
+open(sys.argv[1], "w").write(doc)
+PY
+  step "docs/BENCHMARKS.md updated"
+else
+  cat "$out/suite.md"
+fi
