@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# Compares maptrail with its peers (bpftrace, strace, perf trace) on the same storm workloads
-# (tests/workloads/storm.c: a tight mmap/[touch]/munmap loop that times only its own loop, so
-# the start-up of a tracer is not measured), in one invocation.
+# Compares maptrail with its peers (bpftrace, strace, perf trace) on the same workloads, in one
+# invocation. Every workload times only its own work, so the start-up of a tracer is not
+# measured: storm (tests/workloads/storm.c: a tight mmap/[touch]/munmap loop) and mallocs
+# (tests/workloads/mallocs.c: malloc/free, some of it served by mmap) time their own loops;
+# the real programs run under timed (tests/workloads/timed.c), which times from just before
+# its first fork to just after its last wait (a tracer attached to timed is running by then).
 #
 # For each workload, runs are alternated (untraced, then each variant, then again, ...) so
 # that drift of the machine hits every variant alike; one untraced warm-up run is discarded.
-# Prints one Markdown table per workload: median/min/max ns per iteration, the ratio of
-# medians to the untraced median of this same invocation, and the events each tool recorded.
+# Prints one Markdown table per workload: median/min/max ns per iteration (ms per run of the
+# command for the real programs), the ratio of medians to the untraced median of this same
+# invocation, and the events each tool recorded (against the expected count where the
+# workload knows it: storm, mallocs).
 #
-#   tools/bench/peers.sh [--workload NAME|all] [--runs 5] [--iterations 200000]
+#   tools/bench/peers.sh [--workload NAME|all] [--runs 5] [--iterations 200000] [--repeat N]
 #                        [--variants LIST] [--build DIR] [--timeout 900] [--no-install]
 #                        [--smoke]
 #
-# Workloads:  storm-touch     storm --iterations ITER --touch
-#             storm-2threads  storm --iterations ITER/2 --threads 2 --touch
+# Workloads (NAME; all: every one, in this order):
+#   storm-touch     storm --iterations ITER --touch
+#   storm-2threads  storm --iterations ITER/2 --threads 2 --touch
+#   malloc-heavy    mallocs --iterations ITER     (malloc/free of 16 KiB, 200 KiB, 1 MiB, 64 B)
+#   gcc-compile     timed --repeat 5 -- gcc -O2 -c tests/workloads/randmaps.c -o TMPDIR/x.o
+#   python-startup  timed --repeat 20 -- /usr/bin/python3 -c pass
+#   java-startup    timed --repeat 3 --quiet -- java -Xshare:auto -version  (output: /dev/null)
+# --repeat N replaces the 5, 20 and 3 of the real programs (--iterations does not apply to
+# them). A program that is missing (gcc, /usr/bin/python3, java) makes the rows of its
+# workload say "not installed". The mapping syscalls of a real program are not known
+# beforehand: its table gives the events each tool recorded per run (median, min-max; one run
+# = timed and its N commands) and the lost counts, with no expected count.
+# Every tracer follows the whole process tree of timed (gcc's cc1 and as, the JVM's threads):
+# maptrail follows fork, exec and threads itself, strace -f, perf trace inherits its counters
+# into children (its default), and the bpftrace program keeps a set of pids: a process that a
+# traced process forks (tracepoint:task:task_newtask without CLONE_THREAD) joins it, and its
+# probes record /pid == cpid || @tree[pid]/. storm and mallocs keep the plain /pid == cpid/.
 # Variants (LIST: comma-separated names; default all, untraced is always run):
 #   untraced         the workload alone
 #   maptrail-dwarf   maptrail trace -o /dev/null -- CMD            (default stacks: dwarf)
@@ -27,11 +47,11 @@
 # A tool that is missing gets a row saying "not installed"; a variant that fails gets a row
 # saying "failed" with the reason; neither stops the benchmark. As root, missing bpftrace
 # and strace are installed with apt-get first (--no-install: don't).
-# --smoke: a quick check that every variant works: 2 runs of 5000 iterations of storm-touch
-#   (--runs, --iterations and --workload still override).
+# --smoke: a quick check that every variant works: 2 runs of 5000 iterations of storm-touch,
+#   --repeat 1 for the real programs (--runs, --iterations, --repeat, --workload override).
 #
 # Environment: MAPTRAIL  the maptrail command (default DIR/maptrail; may carry words)
-#              STORM     the storm binary (default DIR/tests/workloads/storm)
+#              STORM, MALLOCS, TIMED  the workload binaries (default DIR/tests/workloads/NAME)
 # Tracing needs root (BPF, ptrace of the workload, perf events): run this as root.
 set -euo pipefail
 
@@ -40,7 +60,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 usage() {
   echo "Usage:"
-  sed -n '11,35p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '/^#   tools\/bench\/peers.sh/,/^# Tracing needs root/p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -48,7 +68,7 @@ die() {
   exit 2
 }
 
-all_workloads=(storm-touch storm-2threads)
+all_workloads=(storm-touch storm-2threads malloc-heavy gcc-compile python-startup java-startup)
 all_variants=(untraced maptrail-dwarf maptrail-fp maptrail-none maptrail-daemon
   bpftrace bpftrace-ustack strace strace-k perf-trace)
 # The syscalls each peer is asked to trace (maptrail traces its whole family anyway).
@@ -58,6 +78,7 @@ perf_syscalls=(mmap munmap brk mprotect mremap madvise)
 
 runs=
 iterations=
+repeat=
 workload=
 variant_list=
 build=${MAPTRAIL_BUILD_DIR:-$repo/build}
@@ -70,6 +91,7 @@ while (($#)); do
     --workload) (($# >= 2)) || die "--workload needs a value"; workload=$2; shift 2 ;;
     --runs) (($# >= 2)) || die "--runs needs a value"; runs=$2; shift 2 ;;
     --iterations) (($# >= 2)) || die "--iterations needs a value"; iterations=$2; shift 2 ;;
+    --repeat) (($# >= 2)) || die "--repeat needs a value"; repeat=$2; shift 2 ;;
     --variants) (($# >= 2)) || die "--variants needs a value"; variant_list=$2; shift 2 ;;
     --build) (($# >= 2)) || die "--build needs a value"; build=$2; shift 2 ;;
     --timeout) (($# >= 2)) || die "--timeout needs a value"; timeout_s=$2; shift 2 ;;
@@ -83,6 +105,7 @@ done
 if ((smoke)); then
   runs=${runs:-2}
   iterations=${iterations:-5000}
+  repeat=${repeat:-1}
   workload=${workload:-storm-touch}
 fi
 runs=${runs:-5}
@@ -92,6 +115,9 @@ workload=${workload:-all}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer, got '$runs'"
 if ! [[ $iterations =~ ^[1-9][0-9]*$ ]] || ((iterations < 2)); then
   die "--iterations wants an integer of at least 2, got '$iterations'"
+fi
+if [[ -n $repeat ]] && ! [[ $repeat =~ ^[1-9][0-9]*$ ]]; then
+  die "--repeat wants a positive integer, got '$repeat'"
 fi
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout wants a positive integer, got '$timeout_s'"
 if [[ $workload == all ]]; then
@@ -124,11 +150,20 @@ else
   maptrail=("$build/maptrail")
 fi
 storm=${STORM:-$build/tests/workloads/storm}
-[[ -x $storm ]] ||
-  die "storm workload not found at $storm: build it first
-  (cmake --build $build --target maptrail_workloads), or pass --build DIR, or set STORM=..."
-# bpftrace -c splits its command on blanks.
-[[ $storm != *[[:space:]]* ]] || die "the storm path must not contain blanks: $storm"
+mallocs=${MALLOCS:-$build/tests/workloads/mallocs}
+timed=${TIMED:-$build/tests/workloads/timed}
+# The workload binaries the chosen workloads need must exist (the programs that timed runs
+# may be missing: their workload's rows say so).
+for wl in "${workloads[@]}"; do
+  case $wl in
+    storm-*) bin=$storm; var=STORM ;;
+    malloc-heavy) bin=$mallocs; var=MALLOCS ;;
+    *) bin=$timed; var=TIMED ;;
+  esac
+  [[ -x $bin ]] ||
+    die "workload binary not found at $bin (for $wl): build it first
+  (cmake --build $build --target maptrail_workloads), or pass --build DIR, or set $var=..."
+done
 
 # Installs the peers that are missing (bpftrace, strace) with apt-get, as root only.
 install_peers() {
@@ -175,7 +210,8 @@ sock=$tmp/s
 # --- parsing (python3) ------------------------------------------------------------------
 cat >"$tmp/parse.py" <<'EOF'
 """parse.py KIND STDOUT STDERR [TRACEFILE]: prints
-ns_per_iter<TAB>expected<TAB>recorded<TAB>lost  ("-" where it does not apply), or fails."""
+ns_per_iter<TAB>expected<TAB>recorded<TAB>lost  ("-" where it does not apply or is not known),
+or fails."""
 import json, re, sys
 
 kind, out, err = sys.argv[1:4]
@@ -190,7 +226,9 @@ def text(path):
     except OSError:
         return ""
 
-storm = None
+# The workload's result: the last JSON line on its stdout with a "workload" and an
+# "ns_per_iter" (storm, mallocs, timed, ...); "syscalls", when there, is the expected count.
+result = None
 for line in text(out).splitlines():
     line = line.strip()
     if not line.startswith("{"):
@@ -199,11 +237,13 @@ for line in text(out).splitlines():
         doc = json.loads(line)
     except ValueError:
         continue
-    if isinstance(doc, dict) and doc.get("workload") == "storm" and "ns_per_iter" in doc:
-        storm = doc
-if storm is None:
-    print("no storm JSON line on the workload's stdout", file=sys.stderr)
+    if isinstance(doc, dict) and "workload" in doc and "ns_per_iter" in doc:
+        result = doc
+if result is None:
+    print("no JSON result line (with workload and ns_per_iter) on the workload's stdout",
+          file=sys.stderr)
     sys.exit(1)
+expected = result.get("syscalls", "-")
 
 MAPTRAIL_SYSCALLS = {"mmap", "munmap", "brk", "mprotect", "mremap", "madvise", "mlock",
                      "mlock2", "munlock", "mlockall", "munlockall", "pkey_mprotect", "shmat",
@@ -239,7 +279,7 @@ elif kind == "perf":
     recorded = sum(1 for line in t.splitlines()
                    if pat.search(line) and "[continued]" not in line)
     lost = sum(int(n) for n in re.findall(r"LOST (\d+) events", t + text(err)))
-print(f"{storm['ns_per_iter']}\t{storm['syscalls']}\t{recorded}\t{lost}")
+print(f"{result['ns_per_iter']}\t{expected}\t{recorded}\t{lost}")
 EOF
 
 # Asks the daemon: "status" after draining what the kernel has reported (a "history" request
@@ -292,16 +332,25 @@ shell_join() {
   printf '%s' "${out# }"
 }
 
-bpftrace_program() {  # $1: 1 for ustack
-  local probes=() s
+# $1: 1 for ustack; $2: 1 to follow the process tree of the workload (its children, theirs,
+# ...): a process forked (not a thread: no CLONE_THREAD, 0x10000) by a traced one joins
+# @tree when it is created, before it runs; the map is cleared at the end so that bpftrace
+# does not print it.
+bpftrace_program() {
+  local probes=() s filter='pid == cpid'
   for s in "${bpftrace_syscalls[@]}"; do probes+=("tracepoint:syscalls:sys_exit_$s"); done
+  if (($2)); then
+    filter='pid == cpid || @tree[pid]'
+    printf '%s ' 'tracepoint:task:task_newtask /(pid == cpid || @tree[pid]) && (args->clone_flags & 0x10000) == 0/ { @tree[args->pid] = 1; }'
+    printf '%s ' 'END { clear(@tree); }'
+  fi
   local IFS=,
   if (($1)); then
-    printf '%s /pid == cpid/ { printf("EV %%s %%d %%s %%d%%s\\n", comm, tid, probe, args->ret, ustack); }' \
-      "${probes[*]}"
+    printf '%s /%s/ { printf("EV %%s %%d %%s %%d%%s\\n", comm, tid, probe, args->ret, ustack); }' \
+      "${probes[*]}" "$filter"
   else
-    printf '%s /pid == cpid/ { printf("EV %%s %%d %%s %%d\\n", comm, tid, probe, args->ret); }' \
-      "${probes[*]}"
+    printf '%s /%s/ { printf("EV %%s %%d %%s %%d\\n", comm, tid, probe, args->ret); }' \
+      "${probes[*]}" "$filter"
   fi
 }
 
@@ -316,7 +365,8 @@ variant_tool() {
   esac
 }
 
-# The command of variant $1 on workload command "work" (array), into array "cmd"; the kind
+# The command of variant $1 on workload command "work" (array; "follow": 1 when the workload
+# forks programs whose events count too), into array "cmd"; the kind
 # of its output (for parse.py) into "kind"; its trace file (or empty) into "trace".
 variant_cmd() {
   trace=""
@@ -333,7 +383,7 @@ variant_cmd() {
       kind=bpftrace; trace=$tmp/trace.bt.txt
       local u=0
       [[ $1 == bpftrace-ustack ]] && u=1
-      cmd=(bpftrace -o "$trace" -c "${work[*]}" -e "$(bpftrace_program "$u")") ;;
+      cmd=(bpftrace -o "$trace" -c "${work[*]}" -e "$(bpftrace_program "$u" "$follow")") ;;
     strace|strace-k)
       kind=strace; trace=$tmp/trace.strace.txt
       local k=()
@@ -478,14 +528,18 @@ run() {
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$ns" "$expected" "$recorded" "$lost" >>"$results"
   [[ $name == untraced ]] && cp "$tmp/out" "$tmp/last-untraced.out"
   local msg="$ns ns/iter"
-  [[ $recorded != - ]] && msg+=", $recorded events recorded of $expected"
+  ((follow)) && msg="$(awk -v ns="$ns" 'BEGIN { printf "%.2f", ns / 1e6 }') ms/run"
+  if [[ $recorded != - ]]; then
+    msg+=", $recorded events recorded"
+    [[ $expected != - ]] && msg+=" of $expected"
+  fi
   [[ $lost != - ]] && msg+=", $lost lost"
   printf '  %-16s %s\n' "$label" "$msg" >&2
 }
 
 # --- main ---------------------------------------------------------------------------------
 cpu=$(awk -F': *' '/^(model name|Hardware|cpu model|Processor)[[:space:]]*:/ {print $2; exit}' /proc/cpuinfo)
-echo "# maptrail and its peers: storm workloads"
+echo "# maptrail and its peers: $(IFS=,; echo "${workloads[*]}" | sed 's/,/, /g')"
 echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %z')"
 echo "- kernel: $(uname -r)"
@@ -504,11 +558,50 @@ for t in bpftrace strace perf; do
 done
 echo
 
-for wl in "${workloads[@]}"; do
-  case $wl in
+# The workload $1: its command into array "work", "follow" (1: its children count too), and
+# "needs" (a program it runs, which may be missing; empty: none).
+workload_cmd() {
+  follow=0
+  needs=""
+  case $1 in
     storm-touch) work=("$storm" --iterations "$iterations" --touch) ;;
     storm-2threads) work=("$storm" --iterations $((iterations / 2)) --threads 2 --touch) ;;
+    malloc-heavy) work=("$mallocs" --iterations "$iterations") ;;
+    gcc-compile)
+      follow=1; needs=gcc
+      work=("$timed" --repeat "${repeat:-5}" -- gcc -O2 -c "$repo/tests/workloads/randmaps.c"
+        -o "$tmp/x.o") ;;
+    python-startup)
+      follow=1; needs=/usr/bin/python3
+      work=("$timed" --repeat "${repeat:-20}" -- /usr/bin/python3 -c pass) ;;
+    java-startup)
+      follow=1; needs=java
+      work=("$timed" --repeat "${repeat:-3}" --quiet -- java -Xshare:auto -version) ;;
   esac
+}
+
+for wl in "${workloads[@]}"; do
+  workload_cmd "$wl"
+  # bpftrace -c splits its command on blanks.
+  for w in "${work[@]}"; do
+    [[ $w != *[[:space:]]* ]] ||
+      die "$wl: the words of the workload's command must not contain blanks (bpftrace -c): '$w'"
+  done
+  if [[ -n $needs ]] && ! command -v "$needs" >/dev/null; then
+    echo "$prog: $wl: $needs not found: skipped" >&2
+    echo "## $wl"
+    echo
+    echo "\`$(shell_join "${work[@]}")\`: not run, $needs is not installed."
+    echo
+    echo "| variant | median | min | max | ratio to untraced | runs | events recorded | notes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|"
+    for v in "${variants[@]}"; do
+      echo "| $v | - | - | - | - | 0 | - | not installed: $needs not found |"
+    done
+    echo
+    continue
+  fi
+  rm -f "$tmp/last-untraced.out"
   results=$tmp/results.$wl  # NAME<TAB>ns<TAB>expected<TAB>recorded<TAB>lost
   status=$tmp/status.$wl    # NAME<TAB>not installed|failed<TAB>reason, one line per failure
   : >"$results"
@@ -549,7 +642,7 @@ for wl in "${workloads[@]}"; do
   python3 - "$wl" "$results" "$status" "$tmp/commands.$wl" "$tmp/last-untraced.out" "$runs" <<'EOF'
 import json, statistics, sys
 
-wl, results, status, commands, storm_out, runs = sys.argv[1:]
+wl, results, status, commands, result_out, runs = sys.argv[1:]
 order, cmds = [], {}
 with open(commands) as f:
     for line in f:
@@ -570,23 +663,45 @@ with open(status) as f:
             missing[name] = why
         else:
             failures[name].append(why)
-storm = {}
-with open(storm_out) as f:
+# The workload's own JSON line, from the last untraced run.
+doc = {}
+with open(result_out) as f:
     for line in f:
         try:
-            doc = json.loads(line)
+            d = json.loads(line)
         except ValueError:
             continue
-        if isinstance(doc, dict) and doc.get("workload") == "storm":
-            storm = doc
+        if isinstance(d, dict) and "workload" in d and "ns_per_iter" in d:
+            doc = d
+kind = doc.get("workload")
+known = "syscalls" in doc  # an expected count of mapping syscalls per run
 
 print(f"## {wl}")
 print()
-print(f"storm, {storm.get('iterations')} iterations x {storm.get('threads')} thread(s), "
-      f"size {storm.get('size')}, touch {str(storm.get('touch')).lower()}: "
-      f"{storm.get('syscalls')} mapping syscalls per run in the timed loops; "
-      f"ns/iter is the wall time of one iteration of one thread.")
+if kind == "storm":
+    print(f"storm, {doc.get('iterations')} iterations x {doc.get('threads')} thread(s), "
+          f"size {doc.get('size')}, touch {str(doc.get('touch')).lower()}: "
+          f"{doc.get('syscalls')} mapping syscalls per run in the timed loops; "
+          f"ns/iter is the wall time of one iteration of one thread.")
+elif kind == "mallocs":
+    print(f"mallocs, {doc.get('iterations')} iterations of malloc + free, sizes cycling "
+          f"through 16 KiB, 200 KiB, 1 MiB, 64 B (mmap threshold fixed at 128 KiB): "
+          f"{doc.get('syscalls')} mapping syscalls per run in the timed loop (an mmap and a "
+          f"munmap per allocation of 200 KiB or 1 MiB); ns/iter is the wall time of one "
+          f"malloc + free.")
+elif kind == "timed":
+    print(f"`{cmds['untraced']}`: {doc.get('command')} run {doc.get('repeat')} time(s) in "
+          f"sequence, timed from just before the first fork to just after the last wait; "
+          f"ms/run is the wall time of one run of {doc.get('command')}, its own start-up "
+          f"included (the tracer's is not: it is attached to timed before the first fork).")
+else:
+    print(f"`{cmds['untraced']}`: ns/iter as the workload reports it.")
 print()
+# Real programs run for milliseconds: their times are in ms per run of the command.
+if kind == "timed":
+    unit, scale = "ms/run", 1e6
+else:
+    unit, scale = "ns/iter", 1.0
 base = statistics.median(r[0] for r in rows["untraced"])
 
 def events_cell(name, rs):
@@ -595,9 +710,16 @@ def events_cell(name, rs):
     recorded = [r[2] for r in rs]
     if any(x in ("-", "?") for x in recorded):
         return "?"
-    total = sum(int(x) for x in recorded)
-    expected = sum(int(r[1]) for r in rs)
-    cell = f"{total} / {expected} ({100 * total / expected:.1f}%)"
+    counts = [int(x) for x in recorded]
+    if known:
+        total = sum(counts)
+        expected = sum(int(r[1]) for r in rs)
+        cell = f"{total} / {expected} ({100 * total / expected:.1f}%)"
+    else:
+        med = statistics.median(counts)
+        cell = f"{med:g} ({min(counts)}-{max(counts)})"
+        if kind == "timed" and int(doc.get("repeat", 1)) > 1:
+            cell += f", {med / int(doc['repeat']):.0f} per {doc.get('command')}"
     if name == "maptrail-daemon":
         cell += ", all processes"
     return cell
@@ -613,8 +735,10 @@ def lost_note(rs):
         return "0 lost"
     return f"**LOST {sum(counts)} events** (max {max(counts)} per run)"
 
-print("| variant | median ns/iter | min | max | ratio to untraced | runs | events recorded "
-      "(sum / expected) | notes |")
+events_header = ("events recorded (sum / expected)" if known
+                 else "events recorded per run (median, min-max)")
+print(f"| variant | median {unit} | min | max | ratio to untraced | runs | {events_header} "
+      "| notes |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
 for name in order:
     rs, fails = rows[name], failures[name]
@@ -635,14 +759,27 @@ for name in order:
     if fails:
         notes.append(f"failed in {len(fails)} of {len(fails) + len(rs)} runs "
                      f"(not counted): {fails[-1]}")
-    print(f"| {name} | {med:.1f} | {min(v):.1f} | {max(v):.1f} | {med / base:.2f}x | {len(v)} "
+    prec = 2 if kind == "timed" else 1
+    print(f"| {name} | {med / scale:.{prec}f} | {min(v) / scale:.{prec}f} "
+          f"| {max(v) / scale:.{prec}f} | {med / base:.2f}x | {len(v)} "
           f"| {events_cell(name, rs)} | {'; '.join(notes)} |")
 print()
-print("Events recorded: the mapping syscalls each tool reported for the workload, against "
-      "the loop's own count; a complete trace is a little above 100% (the start-up's mmaps: "
-      "ld.so, libc, thread stacks), below 100% means events were lost. maptrail counts its "
-      "summary's syscall events; bpftrace its printed lines; strace and perf trace the calls "
-      "in their output file.")
+if known:
+    print("Events recorded: the mapping syscalls each tool reported for the workload, against "
+          "the loop's own count; a complete trace is a little above 100% (the start-up's "
+          "mmaps: ld.so, libc, thread stacks), below 100% means events were lost. maptrail "
+          "counts its summary's syscall events; bpftrace its printed lines; strace and perf "
+          "trace the calls in their output file.")
+else:
+    print("Events recorded: the mapping syscalls each tool reported in one run for the whole "
+          "process tree of timed (timed, each run of the command and whatever it forks or "
+          "execs: threads, children), median and min-max over the runs; no expected count is "
+          "known, so compare the tools with each other and with the lost counts. The sets of "
+          "syscalls differ: maptrail counts its summary's syscall events (its whole family: "
+          "also mlock, shmat, ...), strace the calls of its -e list in its output file (also "
+          "mlock, munlock, mlockall, munlockall), bpftrace its printed lines and perf trace "
+          "the calls in its output file (mmap munmap brk mprotect mremap madvise); "
+          "maptrail-daemon counts every process on the machine.")
 print()
 print("Commands:")
 print()
