@@ -1,5 +1,10 @@
 #include "trace/tracer.h"
 
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
@@ -93,6 +98,7 @@ size_t backlog_cost(const event::Event& e) {
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
   auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
+  std::lock_guard lock(tracer->mutex_);
   if (!decoded) {
     tracer->decode_errors_++;
     tracer->last_decode_error_ = decoded.error().message;
@@ -106,7 +112,92 @@ int on_ring_record(void* ctx, void* data, size_t size) {
 }
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Tracer::~Tracer() = default;
+
+Tracer::~Tracer() {
+  stop_ = true;
+  if (reader_.joinable()) reader_.join();
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (sync_fd_ >= 0) close(sync_fd_);
+}
+
+void Tracer::sync() {
+  uint64_t target = ++sync_requested_;
+  uint64_t one = 1;
+  if (write(sync_fd_, &one, sizeof(one)) < 0) {
+  }  // EAGAIN: already signalled
+  std::unique_lock lock(mutex_);
+  // The reader may be stopped (an error): do not wait for ever.
+  synced_.wait_for(lock, std::chrono::seconds(1), [&] { return sync_done_ >= target; });
+}
+
+void Tracer::read_ring() {
+  while (!stop_) {
+    bool full;
+    {
+      std::lock_guard lock(mutex_);
+      full = backlog_bytes_ >= kMaxBacklogBytes;
+    }
+    if (full) {  // the handler is behind: let the kernel hold (or count) what comes
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    // Records come with a wake-up only once an eighth of the ring is full: also look on a
+    // short timeout, so a trickle is not held back.
+    // Without a wake-up the ring's descriptor does not become readable: consume after every
+    // wait, not only when epoll says so.
+    int rc = ring_buffer__poll(impl_->ring.get(), 20);
+    uint64_t requested = sync_requested_.load();
+    if (requested) {
+      uint64_t count;
+      if (read(sync_fd_, &count, sizeof(count)) < 0) {
+      }  // EAGAIN: no new request since the last read
+    }
+    if (rc >= 0) {
+      int more = ring_buffer__consume(impl_->ring.get());
+      rc = more < 0 ? more : rc + more;
+    }
+    if (requested) {
+      std::lock_guard lock(mutex_);
+      if (requested > sync_done_) {
+        sync_done_ = requested;
+        synced_.notify_all();
+      }
+    }
+    if (rc > 0 || rc == -EAGAIN) {
+      uint64_t one = 1;
+      if (write(wake_fd_, &one, sizeof(one)) < 0) {
+      }  // EAGAIN: the counter is already non-zero, the consumer is awake
+    } else if (rc < 0 && rc != -EINTR) {
+      std::lock_guard lock(mutex_);
+      ring_error_ = fmt::format("reading the ring buffer: {}", strerror(-rc));
+      return;
+    }
+  }
+}
+
+bool Tracer::take(event::Event& out) {
+  std::lock_guard lock(mutex_);
+  if (backlog_.empty()) return false;
+  out = std::move(backlog_.front());
+  backlog_.pop_front();
+  backlog_bytes_ -= std::min(backlog_bytes_, backlog_cost(out));
+  return true;
+}
+
+size_t Tracer::backlog() const {
+  std::lock_guard lock(mutex_);
+  return backlog_.size();
+}
+
+uint64_t Tracer::decode_errors() const {
+  std::lock_guard lock(mutex_);
+  return decode_errors_;
+}
+
+std::string Tracer::last_decode_error() const {
+  std::lock_guard lock(mutex_);
+  return last_decode_error_;
+}
 
 Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   if (auto ok = check_privileges_and_kernel(); !ok) return ok.error();
@@ -177,6 +268,18 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   tracer->impl_->ring.reset(
       ring_buffer__new(bpf_map__fd(skel->maps.events), on_ring_record, tracer.get(), nullptr));
   if (!tracer->impl_->ring) return libbpf_error("opening the ring buffer", errno);
+  tracer->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tracer->sync_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (tracer->wake_fd_ < 0 || tracer->sync_fd_ < 0) return Error::from_errno("creating an eventfd");
+  // The sync eventfd joins the ring's own epoll set, tagged as ring 0 (libbpf then just
+  // consumes our only ring), so a sync request ends the reader's wait at once.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = 0;
+  if (epoll_ctl(ring_buffer__epoll_fd(tracer->impl_->ring.get()), EPOLL_CTL_ADD, tracer->sync_fd_,
+                &ev) != 0)
+    return Error::from_errno("adding the sync eventfd to the ring buffer's epoll set");
+  tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
 }
 
@@ -202,7 +305,7 @@ Result<std::array<uint64_t, MT_LOSS_SLOTS>> Tracer::read_loss_counters() const {
 }
 
 int Tracer::epoll_fd() const {
-  return ring_buffer__epoll_fd(impl_->ring.get());
+  return wake_fd_;
 }
 
 Result<uint64_t> Tracer::mm_of(pid_t pid) const {
@@ -250,23 +353,13 @@ uint64_t Tracer::lost_total() const {
   return total;
 }
 
-Result<void> Tracer::refill() {
-  if (backlog_bytes_ >= kMaxBacklogBytes) return {};
-  int rc = ring_buffer__consume(impl_->ring.get());
-  if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
-    return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
-  return {};
-}
-
 int Tracer::finish(const Handler& handler) {
   int delivered = 0;
-  while (!backlog_.empty()) {
-    event::Event e = std::move(backlog_.front());
-    backlog_.pop_front();
+  event::Event e;
+  while (take(e)) {
     handler(e);
     delivered++;
   }
-  backlog_bytes_ = 0;
   if (pending_loss_.lost_total) {
     pending_loss_.kind = event::Kind::kLost;
     handler(pending_loss_);
@@ -277,14 +370,19 @@ int Tracer::finish(const Handler& handler) {
 }
 
 Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
-  // Records are submitted without a wake-up most of the time: wait (only when there is
-  // nothing to do), then drain.
-  if (backlog_.empty()) {
-    int rc = ring_buffer__poll(impl_->ring.get(), timeout_ms);
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
-      return Error{-rc, fmt::format("reading the ring buffer: {}", strerror(-rc))};
+  if (timeout_ms == 0) sync();
+  if (!backlog() && timeout_ms != 0) {
+    pollfd p{wake_fd_, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
+      return Error::from_errno("waiting for records");
   }
-  if (auto ok = refill(); !ok) return ok.error();
+  uint64_t count;
+  if (read(wake_fd_, &count, sizeof(count)) < 0) {
+  }  // EAGAIN: nothing signalled, which is fine
+  {
+    std::lock_guard lock(mutex_);
+    if (!ring_error_.empty()) return Error{EIO, ring_error_};
+  }
 
   auto counters = read_loss_counters();
   if (!counters) return counters.error();
@@ -294,26 +392,27 @@ Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
     pending_loss_.lost_total += n;
   }
   lost_seen_ = *counters;
-  // Records that reached the ring before the loss was read are all in the backlog now.
-  size_t before_loss = pending_loss_.lost_total ? backlog_.size() : 0;
+  // Records that reached the ring before the loss was read are (nearly all) in the backlog.
+  size_t before_loss = pending_loss_.lost_total ? backlog() : 0;
 
   int delivered = 0;
-  constexpr int kRefillEvery = 256;  // keeps the ring buffer near empty while we work
-  while (!backlog_.empty() && delivered < kMaxRecordsPerPoll) {
-    event::Event e = std::move(backlog_.front());
-    backlog_.pop_front();
-    backlog_bytes_ -= std::min(backlog_bytes_, backlog_cost(e));
+  event::Event e;
+  while (delivered < kMaxRecordsPerPoll && take(e)) {
     handler(e);
     delivered++;
     if (before_loss && --before_loss == 0) break;
-    if (delivered % kRefillEvery == 0)
-      if (auto ok = refill(); !ok) return ok.error();
   }
   if (pending_loss_.lost_total && before_loss == 0) {
     pending_loss_.kind = event::Kind::kLost;
     handler(pending_loss_);
     pending_loss_ = event::Event{};
     delivered++;
+  }
+  // More to do: keep the descriptor readable for an epoll-driven caller.
+  if (backlog()) {
+    uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof(one)) < 0) {
+    }
   }
   return delivered;
 }

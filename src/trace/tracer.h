@@ -6,7 +6,11 @@
 #include <sys/types.h>
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,22 +54,23 @@ class Tracer {
   // Waits up to timeout_ms for records and hands each one, decoded, to handler; then checks
   // the loss counters. Returns how many events were delivered.
   //
-  // The kernel's ring buffer is emptied first, into a backlog in user space, and again
-  // every few events handled: a burst the handler cannot keep up with at once (the first
-  // events of a program, whose libraries are opened and read) waits in memory instead of
-  // filling the ring and being dropped. The backlog is bounded (kMaxBacklogBytes); past it
-  // records stay in the ring, and what the kernel then drops is counted as lost. A loss is
-  // delivered once everything recorded before it was noticed has been handled.
+  // A reader thread empties the kernel's ring buffer into a backlog in user space as fast
+  // as records come, whatever the handler is doing: a burst the handler cannot keep up with
+  // (the first events of a JVM, whose libraries are opened and read) waits in memory
+  // instead of filling the ring and being dropped. The backlog is bounded
+  // (kMaxBacklogBytes); past it records stay in the ring, and what the kernel then drops is
+  // counted as lost. A loss is delivered once everything recorded before it was noticed has
+  // been handled. Handlers run on the caller's thread only.
   Result<int> poll(int timeout_ms, const Handler& handler);
   static constexpr size_t kMaxBacklogBytes = size_t(256) << 20;
 
   // Events decoded but not yet handed to a handler.
-  size_t backlog() const { return backlog_.size(); }
+  size_t backlog() const;
   // Hands the whole backlog to handler without reading more of the ring buffer (the end
   // of a trace). Returns how many events were delivered.
   int finish(const Handler& handler);
 
-  // Readable when records wait (with wake-ups held back, also poll on a timeout).
+  // Readable when decoded events wait in the backlog.
   int epoll_fd() const;
 
   // The address space (mm id) a process has now, asked of the kernel.
@@ -79,8 +84,8 @@ class Tracer {
   std::array<uint64_t, MT_LOSS_SLOTS> lost_counts() const;
   uint64_t lost_total() const;
   // Records user space could not decode (a bug, counted and reported, never hidden).
-  uint64_t decode_errors() const { return decode_errors_; }
-  const std::string& last_decode_error() const { return last_decode_error_; }
+  uint64_t decode_errors() const;
+  std::string last_decode_error() const;
 
   struct Impl;
 
@@ -92,11 +97,23 @@ class Tracer {
   std::array<uint64_t, MT_LOSS_SLOTS> lost_seen_{};
   uint64_t decode_errors_ = 0;
   std::string last_decode_error_;
-  // Moves what the ring buffer holds into the backlog (up to its bound).
-  Result<void> refill();
+  void read_ring();              // the reader thread
+  bool take(event::Event& out);  // the oldest backlog event, if any
+  // Returns once the reader has consumed every record the ring held when it was called
+  // (poll(0) calls it: a drain before an answer must see everything already recorded).
+  void sync();
 
+  mutable std::mutex mutex_;  // guards the backlog, its size and the decode errors
   std::deque<event::Event> backlog_;
   size_t backlog_bytes_ = 0;
+  std::string ring_error_;  // the reader's error, reported by the next poll()
+  int wake_fd_ = -1;        // eventfd: readable while the backlog is not empty
+  int sync_fd_ = -1;        // eventfd in the ring's epoll set: wakes the reader for sync()
+  std::atomic<uint64_t> sync_requested_{0};
+  uint64_t sync_done_ = 0;  // guarded by mutex_
+  std::condition_variable synced_;
+  std::atomic<bool> stop_{false};
+  std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
 
   friend int on_ring_record(void* ctx, void* data, size_t size);

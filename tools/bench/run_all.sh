@@ -55,6 +55,16 @@ step "strace -k (a shorter storm: ~290x per call)"
 "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations 5000 \
   --workload storm-touch --variants "strace-k" >>"$out/suite.md"
 echo >>"$out/suite.md"
+step "a malloc-heavy program"
+"$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations "$iterations" \
+  --workload malloc-heavy --variants "maptrail-dwarf,maptrail-fp,maptrail-none,maptrail-daemon,bpftrace,bpftrace-ustack,strace,perf-trace" \
+  >>"$out/suite.md"
+echo >>"$out/suite.md"
+for wl in gcc-compile python-startup java-startup; do
+  step "real program: $wl"
+  "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --workload "$wl" >>"$out/suite.md"
+  echo >>"$out/suite.md"
+done
 
 step "throughput and loss"
 "$repo/tools/bench/throughput.py" --build "$build" --json-out "$out/throughput.json" \
