@@ -269,6 +269,8 @@ int run_trace(const TraceOptions& o) {
     for (pid_t pid : engine.pids()) {
       if (!procfs::process_exists(pid)) continue;
       auto report = verifier.verify(pid);
+      // It exited while being checked (its exit was handled by the verifier's drain).
+      if (!report.ok && (!engine.mm_of(pid) || !procfs::process_exists(pid))) continue;
       summary.add_verify(report.ok, report.exact);
       if (!output_ok) continue;
       if (o.json)
@@ -308,7 +310,12 @@ int run_trace(const TraceOptions& o) {
       // Everything the targets did before we noticed the end is in the ring buffer by now
       // (a process's last records are written before its parent can reap it). Drain it,
       // but not "until quiet": with --all the system is never quiet.
-      if (!drain_started) drain_started = monotonic_ns();
+      if (!drain_started) {
+        // The next poll(0) takes everything the kernel recorded until now (it waits for the
+        // reader to empty the ring); only then can "nothing more" be decided.
+        drain_started = monotonic_ns();
+        continue;
+      }
       bool more = (n && *n >= trace::Tracer::kMaxRecordsPerPoll) || (*tracer)->backlog();
       if (!more) break;
       if (monotonic_ns() - drain_started > 2'000'000'000ull) {

@@ -354,6 +354,7 @@ uint64_t Tracer::lost_total() const {
 }
 
 int Tracer::finish(const Handler& handler) {
+  sync();  // what the ring still holds was recorded before the end
   int delivered = 0;
   event::Event e;
   while (take(e)) {

@@ -43,7 +43,7 @@ class Callers : public ::testing::Test {
                      path("out"), path("err"));
     EXPECT_EQ(trace.wait(), 0) << trace.err();
     std::vector<json> between;
-    bool inside = false;
+    bool inside = false, ended = false;
     std::istringstream in(slurp(log));
     for (std::string line; std::getline(in, line);) {
       json e = json::parse(line);
@@ -53,8 +53,12 @@ class Callers : public ::testing::Test {
       if (e["event"] == "mmap" && length == kMarkBegin) inside = true;
       if (!inside) continue;
       between.push_back(e);
-      if (e["event"] == "munmap" && length == kMarkEnd) break;
+      if (e["event"] == "munmap" && length == kMarkEnd) {
+        ended = true;
+        break;
+      }
     }
+    EXPECT_TRUE(ended) << "the end marker is in the log: nothing at the end was dropped";
     return between;
   }
 
