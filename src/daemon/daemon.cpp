@@ -265,6 +265,7 @@ int run_daemon(const DaemonOptions& o) {
   tracer_options.pids = o.pids;
   tracer_options.ringbuf_bytes = o.ringbuf_bytes;
   tracer_options.stack = o.stack;
+  tracer_options.idle_poll_ms = 1000;  // a daemon should not wake more than once a second
   auto tracer = trace::Tracer::start(tracer_options);
   if (!tracer) {
     fmt::print(stderr, "maptrail daemon: {}\n", tracer.error().message);
@@ -299,10 +300,15 @@ int run_daemon(const DaemonOptions& o) {
     // Records come without a wake-up until an eighth of the ring is full: look once a second
     // anyway (a daemon should not wake more often when nothing happens), and drain before
     // every answer, so nothing is answered from a stale model.
-    int n = epoll_wait(epoll.get(), ready, 8, (*tracer)->backlog() ? 0 : 1000);
+    // The tracer's reader thread looks at the ring buffer (at least once a second) and makes
+    // its descriptor readable when events wait: nothing to do here until then.
+    int n = epoll_wait(epoll.get(), ready, 8, (*tracer)->backlog() ? 0 : -1);
+    bool events_wait = false;
     for (int i = 0; i < n; i++) {
       int fd = ready[i].data.fd;
-      if (fd == signals.get()) {
+      if (fd == (*tracer)->epoll_fd()) {
+        events_wait = true;
+      } else if (fd == signals.get()) {
         running = false;
       } else if (fd == listener->get()) {
         int client;
@@ -311,7 +317,7 @@ int run_daemon(const DaemonOptions& o) {
       }
     }
     // One batch at a time, so a storm of records never keeps a signal or a client waiting.
-    if (running) daemon.drain(1);
+    if (running && (events_wait || (*tracer)->backlog())) daemon.drain(1);
   }
   std::error_code ec;
   std::filesystem::remove(o.socket_path, ec);

@@ -131,6 +131,7 @@ void Tracer::sync() {
 }
 
 void Tracer::read_ring() {
+  int wait_ms = 20;
   while (!stop_) {
     bool full;
     {
@@ -144,8 +145,10 @@ void Tracer::read_ring() {
     // Records come with a wake-up only once an eighth of the ring is full: also look on a
     // short timeout, so a trickle is not held back.
     // Without a wake-up the ring's descriptor does not become readable: consume after every
-    // wait, not only when epoll says so.
-    int rc = ring_buffer__poll(impl_->ring.get(), 20);
+    // wait, not only when epoll says so. The wait is short while records flow and grows to
+    // idle_poll_ms when none came (an idle daemon must not wake 50 times a second; a burst
+    // still wakes the reader at once, at an eighth of the ring).
+    int rc = ring_buffer__poll(impl_->ring.get(), wait_ms);
     uint64_t requested = sync_requested_.load();
     if (requested) {
       uint64_t count;
@@ -163,6 +166,7 @@ void Tracer::read_ring() {
         synced_.notify_all();
       }
     }
+    wait_ms = rc > 0 || rc == -EAGAIN ? 20 : std::min(idle_poll_ms_, wait_ms * 2);
     if (rc > 0 || rc == -EAGAIN) {
       uint64_t one = 1;
       if (write(wake_fd_, &one, sizeof(one)) < 0) {
@@ -279,6 +283,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   if (epoll_ctl(ring_buffer__epoll_fd(tracer->impl_->ring.get()), EPOLL_CTL_ADD, tracer->sync_fd_,
                 &ev) != 0)
     return Error::from_errno("adding the sync eventfd to the ring buffer's epoll set");
+  tracer->idle_poll_ms_ = std::max(20, options.idle_poll_ms);
   tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
 }

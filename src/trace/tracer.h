@@ -34,6 +34,9 @@ struct TracerOptions {
   std::vector<pid_t> pids;               // thread groups to trace (children follow automatically)
   uint64_t ringbuf_bytes = 16ull << 20;  // a power of two, at least one page
   StackOptions stack;
+  // Longest wait of the ring reader when no record comes (a record written without a
+  // wake-up waits at most this long to be seen).
+  int idle_poll_ms = 100;
 };
 
 class Tracer {
@@ -113,6 +116,7 @@ class Tracer {
   uint64_t sync_done_ = 0;  // guarded by mutex_
   std::condition_variable synced_;
   std::atomic<bool> stop_{false};
+  int idle_poll_ms_ = 100;
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
 

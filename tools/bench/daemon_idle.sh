@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The daemon's cost when nothing happens: CPU time and wake-ups (voluntary context switches)
+# The daemon's cost when nothing happens: CPU time and wake-ups (voluntary context switches,
+# all its threads)
 # over a quiet interval, for a daemon tracing one sleeping process (-p) and one tracing every
 # process, and for one tracing every process while 1,000 idle processes it has modelled
 # (started after it, so it saw their exec) are alive.
@@ -36,10 +37,10 @@ import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect('$dir/sock'); s.sendall(b'{\"op\":\"status\"}\n')
 print(json.loads(s.recv(65536))['spaces'])")
   read -r t0 < <(awk '{print $14 + $15}' "/proc/$pid/stat")
-  c0=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$pid/status")
+  c0=$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}')
   sleep "$seconds"
   read -r t1 < <(awk '{print $14 + $15}' "/proc/$pid/stat")
-  c1=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$pid/status")
+  c1=$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}')
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
  kill -TERM "$pid"; wait "$pid" || true
   if ((${#sleepers[@]})); then
