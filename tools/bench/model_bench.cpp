@@ -11,6 +11,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "synthetic_layout.h"
+
 #include "model/address_space.h"
 #include "model/history.h"
 
@@ -25,22 +27,7 @@ constexpr uint64_t kBase = 0x7f0000000000;
 // n VMAs of 2 pages with 1-page holes between them, alternating permissions and names like
 // a real process (libraries, anonymous memory, thread stacks).
 std::vector<Vma> layout(size_t n) {
-  std::vector<Vma> vmas;
-  vmas.reserve(n);
-  for (size_t i = 0; i < n; i++) {
-    Vma v;
-    v.start = kBase + i * 3 * kPage;
-    v.end = v.start + 2 * kPage;
-    v.perms = (i % 3 == 0) ? 5 : 3;
-    if (i % 4 == 0) {
-      v.name = "/usr/lib/x86_64-linux-gnu/libexample.so.1";
-      v.inode = 1234;
-      v.dev_major = 254;
-      v.offset = i * kPage;
-    }
-    vmas.push_back(v);
-  }
-  return vmas;
+  return maptrail::bench::synthetic_layout(n);
 }
 
 // What an mprotect of a VMA's second page reports: the VMA split in two; then the inverse

@@ -8,6 +8,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "synthetic_layout.h"
+
 #include "render/pmap.h"
 
 namespace {
@@ -15,25 +17,8 @@ namespace {
 using maptrail::model::Vma;
 using maptrail::render::PmapOptions;
 
-constexpr uint64_t kPage = 4096;
-constexpr uint64_t kBase = 0x7f0000000000;
-
 std::vector<Vma> layout(size_t n) {
-  std::vector<Vma> vmas;
-  for (size_t i = 0; i < n; i++) {
-    Vma v;
-    v.start = kBase + i * 3 * kPage;
-    v.end = v.start + 2 * kPage;
-    v.perms = (i % 3 == 0) ? 5 : 3;
-    if (i % 4 == 0) {
-      v.name = "/usr/lib/x86_64-linux-gnu/libexample.so.1";
-      v.inode = 1234;
-      v.dev_major = 254;
-      v.offset = i * kPage;
-    }
-    vmas.push_back(v);
-  }
-  return vmas;
+  return maptrail::bench::synthetic_layout(n);
 }
 
 maptrail::procfs::SmapsData smaps_for(const std::vector<Vma>& vmas) {
