@@ -6,7 +6,9 @@
  *
  * A record is one header followed by a kind-specific body. Syscall records are variable
  * length: body, then nframes __u64 user return addresses (innermost first), then nvmas
- * struct mt_vma, then names_len bytes of NUL-terminated VMA names (mt_vma.name_off).
+ * struct mt_vma, then names_len bytes of NUL-terminated VMA names (mt_vma.name_off), then
+ * with MT_F_STACK_COPY the user registers and stack at the next 8-byte boundary. The ring
+ * buffer may hand over more bytes than h.size; the record ends at h.size.
  */
 #ifndef MAPTRAIL_EVENTS_H
 #define MAPTRAIL_EVENTS_H
@@ -83,9 +85,9 @@ enum mt_stack_mode {
   MT_STACK_COPY = 2, /* user registers + the top of the user stack, unwound in user space */
 };
 
-/* With MT_F_STACK_COPY, after the frames: the user registers at the call (DWARF order),
- * then stack_len bytes copied from regs[7] (rsp) upwards, padded to 8 bytes. The copy
- * stops early at the end of the stack's mapping. */
+/* With MT_F_STACK_COPY, after the names (at an 8-byte boundary): the user registers at the
+ * call (DWARF order), then stack_len bytes copied from regs[7] (rsp) upwards. The copy stops
+ * early at the end of the stack's mapping. */
 struct mt_user_regs {
   __u64 regs[MT_USER_REGS];
 };
@@ -150,8 +152,8 @@ struct mt_syscall_event {
    * push no frame, so this is the return address into the wrapper's caller, which a
    * frame-pointer walk skips. */
   __u64 sp_word;
-  /* followed by frames[nframes], with MT_F_STACK_COPY an mt_user_regs and the stack
-   * copy, then vmas[nvmas], names[names_len] */
+  /* followed by frames[nframes], vmas[nvmas], names[names_len], then with MT_F_STACK_COPY
+   * (8-byte aligned) an mt_user_regs and the stack copy */
 };
 
 /* fork/thread/exec/exit/exit_mmap */

@@ -5,8 +5,8 @@
  * window as the kernel holds them after the call (DESIGN.md principle 1). Plus fork,
  * thread, exec, exit and address-space teardown so user space can follow processes.
  *
- * Syscall tracepoint programs return 1: returning 0 would hide the event from perf and
- * bpftrace sessions running beside us (PLATFORM-NOTES.md).
+ * System calls are seen on the raw sys_enter/sys_exit tracepoints, which leave the
+ * syscalls:* events of perf and bpftrace sessions running beside us untouched.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -110,9 +110,21 @@ static __always_inline void count_lost(__u32 slot) {
   if (n) *n += 1;
 }
 
+/* The reader polls on a timeout and is woken once wakeup_bytes of records wait. */
+static __always_inline __u64 wakeup_flag_between(__u64 before, __u64 after) {
+  return after >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* For a record of `size` bytes about to be written by bpf_ringbuf_output. */
 static __always_inline __u64 wakeup_flag(__u64 size) {
   __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-  return avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  return wakeup_flag_between(avail, avail + size);
+}
+
+/* For a record of `size` bytes already reserved (counted in the unread data). */
+static __always_inline __u64 wakeup_flag_reserved(__u64 size) {
+  __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+  return wakeup_flag_between(avail > size ? avail - size : 0, avail);
 }
 
 static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
@@ -137,28 +149,36 @@ static __always_inline void store_pending(__u32 tid, struct mt_pending_call* cal
   if (bpf_map_update_elem(&pending_calls, &tid, call, BPF_NOEXIST)) count_lost(call->syscall);
 }
 
-static __always_inline int on_enter(__u32 syscall, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4,
-                                    __u64 a5) {
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32, tid = (__u32)id;
-  if (!is_traced(tgid)) return 1;
-
-  struct mt_pending_call call = {};
-  call.syscall = syscall;
-  call.tgid = tgid;
-  call.args[0] = a0;
-  call.args[1] = a1;
-  call.args[2] = a2;
-  call.args[3] = a3;
-  call.args[4] = a4;
-  call.args[5] = a5;
-  if (syscall == MT_SYS_BRK) {
-    struct task_struct* task = (struct task_struct*)bpf_get_current_task();
-    call.aux = BPF_CORE_READ(task, mm, brk);
+/* x86-64 system call numbers of the traced calls (the raw sys_enter/sys_exit tracepoints
+ * carry the number, not the name). */
+static __always_inline __u32 traced_syscall(long nr) {
+  switch (nr) {
+    case 9: return MT_SYS_MMAP;
+    case 10: return MT_SYS_MPROTECT;
+    case 11: return MT_SYS_MUNMAP;
+    case 12: return MT_SYS_BRK;
+    case 25: return MT_SYS_MREMAP;
+    case 28: return MT_SYS_MADVISE;
+    case 30: return MT_SYS_SHMAT;
+    case 67: return MT_SYS_SHMDT;
+    case 149: return MT_SYS_MLOCK;
+    case 150: return MT_SYS_MUNLOCK;
+    case 151: return MT_SYS_MLOCKALL;
+    case 152: return MT_SYS_MUNLOCKALL;
+    case 325: return MT_SYS_MLOCK2;
+    case 329: return MT_SYS_PKEY_MPROTECT;
+    case 462: return MT_SYS_MSEAL;
   }
-  call.enter_ns = bpf_ktime_get_ns();
-  store_pending(tid, &call);
-  return 1;
+  return MT_SYS_NONE;
+}
+
+#define TS_COMPAT 0x0002 /* thread_info.status: a 32-bit syscall, numbered differently */
+
+/* The traced call this thread is making now, or MT_SYS_NONE. */
+static __always_inline __u32 current_traced_syscall(struct task_struct* task, long nr) {
+  __u32 sys = traced_syscall(nr);
+  if (sys != MT_SYS_NONE && (task->thread_info.status & TS_COMPAT)) return MT_SYS_NONE;
+  return sys;
 }
 
 static long shm_end_cb(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
@@ -166,45 +186,40 @@ static long shm_end_cb(struct task_struct* task, struct vm_area_struct* vma, voi
   return 0;
 }
 
-#define ENTER(name, sys, a0, a1, a2, a3, a4, a5)            \
-  SEC("tracepoint/syscalls/sys_enter_" #name)               \
-  int enter_##name(struct trace_event_raw_sys_enter* ctx) { \
-    return on_enter(sys, a0, a1, a2, a3, a4, a5);           \
-  }
-
-/* Read only as many arguments as the call has: reading past its arity fails attach. */
-#define A(i) ctx->args[i]
-ENTER(mmap, MT_SYS_MMAP, A(0), A(1), A(2), A(3), A(4), A(5))
-ENTER(munmap, MT_SYS_MUNMAP, A(0), A(1), 0, 0, 0, 0)
-ENTER(brk, MT_SYS_BRK, A(0), 0, 0, 0, 0, 0)
-ENTER(mprotect, MT_SYS_MPROTECT, A(0), A(1), A(2), 0, 0, 0)
-ENTER(mremap, MT_SYS_MREMAP, A(0), A(1), A(2), A(3), A(4), 0)
-ENTER(madvise, MT_SYS_MADVISE, A(0), A(1), A(2), 0, 0, 0)
-ENTER(mlock, MT_SYS_MLOCK, A(0), A(1), 0, 0, 0, 0)
-ENTER(mlock2, MT_SYS_MLOCK2, A(0), A(1), A(2), 0, 0, 0)
-ENTER(munlock, MT_SYS_MUNLOCK, A(0), A(1), 0, 0, 0, 0)
-ENTER(mlockall, MT_SYS_MLOCKALL, A(0), 0, 0, 0, 0, 0)
-ENTER(munlockall, MT_SYS_MUNLOCKALL, 0, 0, 0, 0, 0, 0)
-ENTER(pkey_mprotect, MT_SYS_PKEY_MPROTECT, A(0), A(1), A(2), A(3), 0, 0)
-ENTER(shmat, MT_SYS_SHMAT, A(0), A(1), A(2), 0, 0, 0)
-ENTER(mseal, MT_SYS_MSEAL, A(0), A(1), A(2), 0, 0, 0)
-
-/* shmdt takes only the address; the size of what it unmaps is known before the call. */
-SEC("tracepoint/syscalls/sys_enter_shmdt")
-int enter_shmdt(struct trace_event_raw_sys_enter* ctx) {
+/* One program for every system call: the raw tracepoint runs the program directly, where
+ * the per-call syscalls:* tracepoints first build a perf sample for every call and pass it
+ * to perf's event matching; on a mapping storm that path cost as much as our own work. */
+SEC("raw_tp/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args* ctx) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  __u32 sys = current_traced_syscall(task, ctx->args[1]);
+  if (sys == MT_SYS_NONE) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
-  if (!is_traced(tgid)) return 1;
+  if (!is_traced(tgid)) return 0;
+
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   struct mt_pending_call call = {};
-  call.syscall = MT_SYS_SHMDT;
+  call.syscall = sys;
   call.tgid = tgid;
-  call.args[0] = ctx->args[0];
-  __u64 end = 0;
-  bpf_find_vma(bpf_get_current_task_btf(), call.args[0], shm_end_cb, &end, 0);
-  call.aux = end;
+  call.args[0] = regs->di;
+  call.args[1] = regs->si;
+  call.args[2] = regs->dx;
+  call.args[3] = regs->r10;
+  call.args[4] = regs->r8;
+  call.args[5] = regs->r9;
+  if (sys == MT_SYS_BRK) {
+    struct mm_struct* mm = task->mm;
+    call.aux = mm ? mm->brk : 0;
+  } else if (sys == MT_SYS_SHMDT) {
+    /* shmdt takes only the address; the size of what it unmaps is known before the call */
+    __u64 end = 0;
+    bpf_find_vma(task, call.args[0], shm_end_cb, &end, 0);
+    call.aux = end;
+  }
   call.enter_ns = bpf_ktime_get_ns();
   store_pending(tid, &call);
-  return 1;
+  return 0;
 }
 
 /* ---------------------------------------------------------------- window walk */
@@ -535,10 +550,9 @@ static __always_inline bool advice_changes_layout(__u64 advice) {
   return true;
 }
 
-/* Finishes a record whose frames and VMAs are in place: the names go after the VMAs, then
- * the whole record into the ring buffer (counted as lost in `loss_slot` if it is full). */
-static __always_inline void submit_window_record(struct record_buf* rec, struct walk_state* st,
-                                                 __u32 loss_slot) {
+/* Completes a record whose frames and VMAs are in place: the names go after the VMAs.
+ * Returns the bytes used. */
+static __always_inline __u32 finish_window(struct record_buf* rec, struct walk_state* st) {
   __u32 zero = 0;
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
   e->h.flags |= st->flags;
@@ -552,51 +566,73 @@ static __always_inline void submit_window_record(struct record_buf* rec, struct 
   e->names_len = names_len;
   __u32 size = names_off + names_len;
   e->h.size = size;
+  return size;
+}
+
+/* Sends a completed record (counted as lost in `loss_slot` if the ring buffer is full). */
+static __always_inline void submit_window_record(struct record_buf* rec, struct walk_state* st,
+                                                 __u32 loss_slot) {
+  __u32 size = finish_window(rec, st) & RECORD_OFF_MASK;
   if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(loss_slot);
 }
 
-/* Registers and up to stack_copy_bytes of user stack, after the fixed part of the record.
- * bpf_probe_read_user is all-or-nothing, and the top of the stack may be nearer than the
- * copy size: read page by page and stop at the first page that is not mapped. Returns the
- * bytes used (registers and copy, padded to 8). */
-static __always_inline __u32 copy_user_stack(struct record_buf* rec, struct task_struct* task) {
+extern int bpf_probe_read_user_dynptr(struct bpf_dynptr* dptr, __u32 off, __u32 size,
+                                      const void* unsafe_ptr) __ksym;
+
+/* Sends a completed record followed by the user registers and up to stack_copy_bytes of
+ * user stack. The stack is read straight into the ring buffer, so the biggest part of the
+ * record is copied once, not twice through the scratch buffer. bpf_probe_read_user is
+ * all-or-nothing and the top of the stack may be nearer than the copy size: it is read page
+ * by page and stops at the first page that is not mapped; the unused end of the
+ * reservation is left out of h.size. */
+static __always_inline void submit_with_stack_copy(struct record_buf* rec, struct walk_state* st,
+                                                   __u32 loss_slot, struct task_struct* task) {
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
-  struct mt_user_regs* out = (struct mt_user_regs*)&rec->data[FRAMES_OFF];
-  struct pt_regs regs;
-  if (bpf_probe_read_kernel(&regs, sizeof(regs), (void*)bpf_task_pt_regs(task))) return 0;
-  out->regs[0] = regs.ax;
-  out->regs[1] = regs.dx;
-  out->regs[2] = regs.cx;
-  out->regs[3] = regs.bx;
-  out->regs[4] = regs.si;
-  out->regs[5] = regs.di;
-  out->regs[6] = regs.bp;
-  out->regs[7] = regs.sp;
-  out->regs[8] = regs.r8;
-  out->regs[9] = regs.r9;
-  out->regs[10] = regs.r10;
-  out->regs[11] = regs.r11;
-  out->regs[12] = regs.r12;
-  out->regs[13] = regs.r13;
-  out->regs[14] = regs.r14;
-  out->regs[15] = regs.r15;
-  out->regs[16] = regs.ip;
-  __u32 base = FRAMES_OFF + sizeof(struct mt_user_regs);
+  __u32 regs_off = ((finish_window(rec, st) + 7) & ~7u) & RECORD_OFF_MASK;
+  struct mt_user_regs* out = (struct mt_user_regs*)&rec->data[regs_off];
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  out->regs[0] = regs->ax;
+  out->regs[1] = regs->dx;
+  out->regs[2] = regs->cx;
+  out->regs[3] = regs->bx;
+  out->regs[4] = regs->si;
+  out->regs[5] = regs->di;
+  out->regs[6] = regs->bp;
+  out->regs[7] = regs->sp;
+  out->regs[8] = regs->r8;
+  out->regs[9] = regs->r9;
+  out->regs[10] = regs->r10;
+  out->regs[11] = regs->r11;
+  out->regs[12] = regs->r12;
+  out->regs[13] = regs->r13;
+  out->regs[14] = regs->r14;
+  out->regs[15] = regs->r15;
+  out->regs[16] = regs->ip;
+  __u64 sp = regs->sp;
+  __u32 stack_off = regs_off + sizeof(struct mt_user_regs);
   __u32 want = stack_copy_bytes;
   if (want > MT_STACK_COPY_MAX) want = MT_STACK_COPY_MAX;
+
+  struct bpf_dynptr ring;
+  if (bpf_ringbuf_reserve_dynptr(&events, stack_off + want, 0, &ring)) {
+    bpf_ringbuf_discard_dynptr(&ring, 0);
+    count_lost(loss_slot);
+    return;
+  }
   __u32 done = 0;
   for (int i = 0; i < MT_STACK_COPY_MAX / PAGE_SIZE + 1; i++) {
     if (done >= want) break;
-    __u64 addr = regs.sp + done;
+    __u64 addr = sp + done;
     __u32 chunk = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
     if (chunk > want - done) chunk = want - done;
-    if (chunk == 0 || chunk > PAGE_SIZE) break;
-    __u32 off = (base + done) & RECORD_OFF_MASK;
-    if (bpf_probe_read_user(&rec->data[off], chunk, (void*)addr)) break;
+    if (bpf_probe_read_user_dynptr(&ring, stack_off + done, chunk, (void*)addr)) break;
     done += chunk;
   }
   e->stack_len = done;
-  return sizeof(struct mt_user_regs) + ((done + 7) & ~7u);
+  e->h.flags |= MT_F_STACK_COPY;
+  e->h.size = stack_off + done;
+  bpf_dynptr_write(&ring, 0, rec->data, stack_off & RECORD_OFF_MASK, 0);
+  bpf_ringbuf_submit_dynptr(&ring, wakeup_flag_reserved(stack_off + want));
 }
 
 /* ---------------------------------------------------------------- syscall exit */
@@ -604,7 +640,7 @@ static __always_inline __u32 copy_user_stack(struct record_buf* rec, struct task
 static __always_inline int on_exit(void* ctx, long ret) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct mt_pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
-  if (!call || call->syscall == MT_SYS_NONE) return 1;
+  if (!call || call->syscall == MT_SYS_NONE) return 0;
 
   __u32 zero = 0;
   struct record_buf* rec = bpf_map_lookup_elem(&record_scratch, &zero);
@@ -639,9 +675,6 @@ static __always_inline int on_exit(void* ctx, long ret) {
     if (n > 0 && n <= MT_MAX_FRAMES * 8) stack_bytes = n;
     e->nframes = stack_bytes / 8;
     e->h.flags |= MT_F_STACK_FP;
-  } else if (stack_mode == MT_STACK_COPY) {
-    stack_bytes = copy_user_stack(rec, task);
-    e->h.flags |= MT_F_STACK_COPY;
   }
 
   struct walk_state st = {};
@@ -733,18 +766,22 @@ static __always_inline int on_exit(void* ctx, long ret) {
     e->ranges[i].lo = st.ranges[i].lo;
     e->ranges[i].hi = st.ranges[i].hi;
   }
-  submit_window_record(rec, &st, sys);
+  if (stack_mode == MT_STACK_COPY)
+    submit_with_stack_copy(rec, &st, sys, task);
+  else
+    submit_window_record(rec, &st, sys);
 
 out:
   call->syscall = MT_SYS_NONE;
-  return 1;
+  return 0;
 }
 
-/* One program for every sys_exit_* tracepoint of the traced calls (they share one context
- * layout): user space attaches it to each, so the verifier sees it once, not fifteen times. */
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int exit_syscall(struct trace_event_raw_sys_exit* ctx) {
-  return on_exit(ctx, ctx->ret);
+SEC("raw_tp/sys_exit")
+int on_sys_exit(struct bpf_raw_tracepoint_args* ctx) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  if (current_traced_syscall(task, regs->orig_ax) == MT_SYS_NONE) return 0;
+  return on_exit(ctx, ctx->args[1]);
 }
 
 /* ---------------------------------------------------------------- queries from user space */
@@ -798,7 +835,7 @@ static __always_inline struct mt_task_event* reserve_task_event(__u8 kind) {
 }
 
 static __always_inline void submit_task_event(struct mt_task_event* e) {
-  bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e)));
+  bpf_ringbuf_submit(e, wakeup_flag_reserved(sizeof(*e)));
 }
 
 SEC("raw_tp/sched_process_fork")

@@ -70,12 +70,13 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
   bool stack_copy = h.flags & MT_F_STACK_COPY;
   if (stack_copy && raw.stack_len > MT_STACK_COPY_MAX) return malformed("stack copy too long");
   size_t frames_off = sizeof(mt_syscall_event);
-  size_t regs_off = frames_off + raw.nframes * sizeof(uint64_t);
-  size_t stack_off = regs_off + (stack_copy ? sizeof(mt_user_regs) : 0);
-  size_t vmas_off = stack_off + (stack_copy ? (raw.stack_len + 7u) & ~size_t(7) : 0);
+  size_t vmas_off = frames_off + raw.nframes * sizeof(uint64_t);
   size_t names_off = vmas_off + raw.nvmas * sizeof(mt_vma);
-  if (names_off + raw.names_len > bytes.size())
-    return malformed(fmt::format("{} bytes, {} needed", bytes.size(), names_off + raw.names_len));
+  size_t regs_off = (names_off + raw.names_len + 7) & ~size_t(7);
+  size_t stack_off = regs_off + sizeof(mt_user_regs);
+  size_t needed = stack_copy ? stack_off + raw.stack_len : names_off + raw.names_len;
+  if (needed > bytes.size())
+    return malformed(fmt::format("{} bytes, {} needed", bytes.size(), needed));
 
   Event e;
   decode_header(h, e);

@@ -61,10 +61,4 @@ Result<void> ensure_tracefs() {
   return {};
 }
 
-bool has_syscall_tracepoint(const char* syscall) {
-  for (const char* dir : kTracefsDirs)
-    if (exists(std::string(dir) + "/events/syscalls/sys_enter_" + syscall)) return true;
-  return false;
-}
-
 }  // namespace maptrail::trace

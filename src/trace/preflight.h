@@ -13,7 +13,4 @@ Result<void> check_privileges_and_kernel();
 // missing there and under /sys/kernel/debug/tracing.
 Result<void> ensure_tracefs();
 
-// True when the kernel has a syscall tracepoint (e.g. "mseal" on kernels before 6.10 has not).
-bool has_syscall_tracepoint(const char* syscall);
-
 }  // namespace maptrail::trace

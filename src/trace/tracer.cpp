@@ -37,11 +37,6 @@ int collect_libbpf_log(enum libbpf_print_level level, const char* format, va_lis
 struct SkeletonDeleter {
   void operator()(maptrail_bpf* skel) const { maptrail_bpf__destroy(skel); }
 };
-// The calls with an enter program of their own; the one exit program serves them all.
-constexpr const char* kTracedSyscalls[] = {
-    "mmap",    "munmap",   "brk",        "mprotect",      "mremap", "madvise", "mlock", "mlock2",
-    "munlock", "mlockall", "munlockall", "pkey_mprotect", "shmat",  "shmdt",   "mseal"};
-
 struct LinkDeleter {
   void operator()(bpf_link* link) const { bpf_link__destroy(link); }
 };
@@ -228,15 +223,6 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   if (int err = bpf_map__set_max_entries(skel->maps.events, ring_size))
     return libbpf_error("sizing the ring buffer", -err);
 
-  // Calls this kernel does not have are skipped, not fatal.
-  for (const char* optional : {"mseal", "pkey_mprotect"}) {
-    if (has_syscall_tracepoint(optional)) continue;
-    std::string enter = std::string("enter_") + optional;
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, skel->obj) {
-      if (enter == bpf_program__name(prog)) bpf_program__set_autoload(prog, false);
-    }
-  }
   if (int err = maptrail_bpf__load(skel))
     return libbpf_error("loading maptrail's BPF programs (the kernel verifier refused them)", -err);
 
@@ -250,23 +236,12 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog) || prog == skel->progs.exit_syscall ||
-        prog == skel->progs.query_mm)
-      continue;
+    if (prog == skel->progs.query_mm) continue;  // run on demand, never attached
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
       return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
     impl->links.emplace_back(link);
   }
-  for (const char* call : kTracedSyscalls) {
-    if (!has_syscall_tracepoint(call)) continue;
-    std::string name = std::string("sys_exit_") + call;
-    bpf_link* link =
-        bpf_program__attach_tracepoint(skel->progs.exit_syscall, "syscalls", name.c_str());
-    if (!link) return libbpf_error(fmt::format("attaching syscalls/{}", name), errno);
-    impl->links.emplace_back(link);
-  }
-
   impl->ncpus = libbpf_num_possible_cpus();
   auto tracer = std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
   tracer->impl_->ring.reset(
