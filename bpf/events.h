@@ -28,6 +28,7 @@
 #define MT_NAME_MAX 1024  /* bytes of one name, NUL included */
 #define MT_FILENAME_MAX 256
 #define MT_STACK_COPY_MAX 8192 /* bytes of user stack a record may carry */
+#define MT_STACK_COPY_PRESSED 1024 /* at most this while the ring buffer is over half full */
 #define MT_USER_REGS 17         /* x86-64 DWARF registers 0..16: rax..r15, then rip */
 
 enum mt_event_kind {
@@ -75,7 +76,9 @@ enum mt_event_flags {
   MT_F_NAMES_TRUNCATED = 1 << 5, /* the names area filled up */
   MT_F_STACK_FP = 1 << 6,        /* frames come from a frame-pointer walk */
   MT_F_THREAD_SHARED_VM = 1 << 7, /* fork: CLONE_VM child sharing the parent's mm */
-  MT_F_STACK_COPY = 1 << 8,       /* registers and a copy of the user stack follow frames */
+  MT_F_STACK_COPY = 1 << 8,       /* registers and a copy of the user stack follow the names */
+  MT_F_STACK_TRIMMED = 1 << 9,    /* the copy stops at the thread's stack top as last unwound */
+  MT_F_STACK_SHORTENED = 1 << 10, /* the ring buffer was filling: less stack copied, no record lost */
 };
 
 /* What a syscall record carries to find its caller (set before load). */

@@ -62,6 +62,16 @@ struct {
   __type(value, struct mt_pending_call);
 } pending_calls SEC(".maps");
 
+/* How far up each thread's stack its calls were last unwound to its first frame (user space
+ * writes it, by thread id): a stack copy needs no bytes above that. Deleted at exec and
+ * thread exit; user space deletes it when a copy cut there did not reach the first frame. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u64);
+} stack_tops SEC(".maps");
+
 /* Records that did not fit in the ring buffer, per CPU, by syscall / lifecycle kind. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -110,7 +120,11 @@ static __always_inline void count_lost(__u32 slot) {
   if (n) *n += 1;
 }
 
-/* The reader polls on a timeout and is woken once wakeup_bytes of records wait. */
+/* The reader polls on a timeout and is woken once wakeup_bytes of records wait, and then by
+ * every record until it has caught up. Each of those wake-ups costs the traced thread an
+ * interrupt (a self-IPI, a VM exit on a VM): back-pressure that slows a producer the reader
+ * cannot keep up with, where waking only at each wakeup_bytes let a stack-copying storm
+ * outrun the reader and lose records. */
 static __always_inline __u64 wakeup_flag_between(__u64 before, __u64 after) {
   return after >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
@@ -612,6 +626,23 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
   __u32 stack_off = regs_off + sizeof(struct mt_user_regs);
   __u32 want = stack_copy_bytes;
   if (want > MT_STACK_COPY_MAX) want = MT_STACK_COPY_MAX;
+  /* Records before stacks: when the reader falls behind (a thread's first calls, before
+   * its stack top is known, copy 8 KiB each), copy less stack rather than lose records. */
+  __u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+  __u64 ring_size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+  if (unread > ring_size / 2 && want > MT_STACK_COPY_PRESSED) {
+    want = unread > ring_size / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
+    e->h.flags |= MT_F_STACK_SHORTENED;
+  }
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  __u64* top = bpf_map_lookup_elem(&stack_tops, &tid);
+  if (top && *top > sp) {
+    __u64 used = *top - sp;
+    if (used < want) {
+      want = used;
+      e->h.flags |= MT_F_STACK_TRIMMED;
+    }
+  }
 
   struct bpf_dynptr ring;
   if (bpf_ringbuf_reserve_dynptr(&events, stack_off + want, 0, &ring)) {
@@ -905,6 +936,8 @@ static __always_inline void emit_exec_layout(struct task_struct* task) {
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binprm* bprm) {
   if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  bpf_map_delete_elem(&stack_tops, &tid); /* a new stack */
   struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
   if (e) {
     e->child_pid = e->h.pid;
@@ -924,7 +957,8 @@ int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binp
 SEC("raw_tp/sched_process_exit")
 int BPF_PROG(on_exit_task, struct task_struct* task, bool group_dead) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_delete_elem(&pending_calls, &tid);  /* every exiting thread frees its slot */
+  bpf_map_delete_elem(&pending_calls, &tid); /* every exiting thread frees its slot */
+  bpf_map_delete_elem(&stack_tops, &tid);
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!group_dead || !is_traced(tgid)) return 0;
   struct mt_task_event* e = reserve_task_event(MT_EV_EXIT);

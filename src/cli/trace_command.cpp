@@ -238,8 +238,10 @@ int run_trace(const TraceOptions& o) {
     bool show = output_ok && shown(o, e, before);
     bool syscall = e.kind == event::Kind::kSyscall;
     symbolize::Stack stack;
-    if (syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW))))
+    if (syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW)))) {
       stack = symbolize::resolve_stack(e, before, symbols);
+      if (auto top = symbolize::stack_top_hint(e, stack)) (*tracer)->hint_stack_top(e, *top);
+    }
     if (show) {
       render::EventView view{e, stack, mmap_fd_path(e)};
       output_ok = output->write(o.json ? render::log_json(view, clock)

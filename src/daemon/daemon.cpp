@@ -103,6 +103,7 @@ class Daemon {
     }
     if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
       auto stack = symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_);
+      if (auto top = symbolize::stack_top_hint(e, stack)) tracer_.hint_stack_top(e, *top);
       engine_.apply(e, sites_.get(e.mm, stack));
     } else {
       engine_.apply(e);

@@ -117,6 +117,11 @@ json event_json(const EventView& view, const TraceClock& clock) {
       j["stack"] = std::move(stack);
       j["caller"] = view.stack.caller >= 0 ? json(view.stack.caller) : json(nullptr);
       if (view.stack.end) j["stack_end"] = symbolize::end_name(*view.stack.end);
+      if (e.flags & MT_F_STACK_COPY) {
+        j["stack_bytes"] = e.user_stack.size();
+        j["stack_trimmed"] = bool(e.flags & MT_F_STACK_TRIMMED);
+        j["stack_shortened"] = bool(e.flags & MT_F_STACK_SHORTENED);
+      }
       if (e.flags & MT_F_NO_WINDOW) {
         j["window"] = nullptr;
       } else {

@@ -41,6 +41,7 @@ void TraceSummary::add(const event::Event& e) {
   (event::is_anonymous(e) ? mapped_anon_ : mapped_file_) += mapped;
   unmapped_ += event::bytes_unmapped(e);
   if (!e.window_complete() && !(e.flags & MT_F_WHOLE_MM)) incomplete_windows_++;
+  if (e.flags & MT_F_STACK_SHORTENED) stacks_shortened_++;
 }
 
 std::string TraceSummary::text() const {
@@ -75,6 +76,11 @@ std::string TraceSummary::text() const {
   if (incomplete_windows_)
     out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
                        incomplete_windows_);
+  if (stacks_shortened_)
+    out += fmt::format(
+        "  stacks shortened: {} (the ring buffer was over half full: less stack was copied "
+        "rather than records lost; their stacks may end early; raise --ringbuf-size)\n",
+        stacks_shortened_);
   if (verify_checks_)
     out += fmt::format("  verify: {} checks, {} exact, {} differed, {} could not be done\n",
                        verify_checks_, verify_exact_,
@@ -116,6 +122,7 @@ nlohmann::json TraceSummary::json() const {
   j["lost"] = lost_total_;
   j["lost_by_event"] = loss_json(lost_);
   j["windows_incomplete"] = incomplete_windows_;
+  j["stacks_shortened"] = stacks_shortened_;
   j["decode_errors"] = decode_errors_;
   j["verify_checks"] = verify_checks_;
   j["verify_exact"] = verify_exact_;

@@ -49,6 +49,7 @@ class TraceSummary {
   std::map<std::string, uint64_t> failed_by_kind_;
   uint64_t mapped_anon_ = 0, mapped_file_ = 0, unmapped_ = 0;
   uint64_t incomplete_windows_ = 0;
+  uint64_t stacks_shortened_ = 0;
   std::array<uint64_t, MT_LOSS_SLOTS> lost_{};
   uint64_t lost_total_ = 0;
   uint64_t decode_errors_ = 0;

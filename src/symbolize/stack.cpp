@@ -46,6 +46,7 @@ Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sy
     auto unwound = symbols.unwinder().unwind(layout, e.user_regs, e.user_stack);
     addrs = std::move(unwound.pcs);
     stack.end = unwound.end;
+    stack.used_top = unwound.used_top;
   }
   for (uint64_t addr : e.frames)
     if (addr) addrs.push_back(addr);  // the frame-pointer walk ends on a null return address
@@ -57,6 +58,16 @@ Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sy
   for (uint64_t addr : addrs) stack.frames.push_back(symbols.resolve(layout, addr));
   stack.caller = choose_caller(stack.frames, symbols);
   return stack;
+}
+
+std::optional<uint64_t> stack_top_hint(const event::Event& e, const Stack& stack) {
+  if (!(e.flags & MT_F_STACK_COPY) || !stack.end) return std::nullopt;
+  if (*stack.end == Unwound::End::kOutermost && stack.used_top) return stack.used_top;
+  // A copy shortened because the ring buffer was filling proves nothing about the top.
+  if (*stack.end == Unwound::End::kOutOfStack && (e.flags & MT_F_STACK_TRIMMED) &&
+      !(e.flags & MT_F_STACK_SHORTENED))
+    return 0;
+  return std::nullopt;
 }
 
 }  // namespace maptrail::symbolize

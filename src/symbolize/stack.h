@@ -18,7 +18,13 @@ struct Stack {
   int caller = -1;            // index of the first frame outside the runtime, -1 if none
   // Copied stacks: why the unwind stopped (kOutermost: it reached the thread's first frame).
   std::optional<Unwound::End> end;
+  uint64_t used_top = 0;  // copied stacks: the end of the bytes the unwind needed
 };
+
+// What the kernel should cut this thread's next stack copies at: the top of the stack after
+// an unwind that reached the thread's first frame (no call of the thread needs the bytes
+// above it), 0 to forget a cut that proved too short, nothing when there is nothing to learn.
+std::optional<uint64_t> stack_top_hint(const event::Event& e, const Stack& stack);
 
 // Resolves an event's frames: a copied stack is unwound with its registers; frame-pointer
 // frames are taken as they are, plus the word at the user sp, the return address into the

@@ -109,6 +109,7 @@ Unwound Unwinder::unwind(const model::AddressSpace* layout,
   auto load = [&](uint64_t addr, uint64_t& value) {
     if (addr < stack_lo || addr > stack_hi - 8 || stack.size() < 8) return false;
     std::memcpy(&value, stack.data() + (addr - stack_lo), 8);
+    out.used_top = std::max(out.used_top, addr + 8);
     return true;
   };
 

@@ -31,6 +31,9 @@ struct Unwound {
     kDepth,       // max_frames reached
   } end = End::kOutermost;
   int frame_pointer_steps = 0;  // frames found without CFI
+  // The end of the stack bytes the unwind needed: with End::kOutermost, the top of the
+  // thread's stack as far as any call from it can need.
+  uint64_t used_top = 0;
 };
 
 // "outermost", "no_module", "no_rule", "out_of_stack", "depth"

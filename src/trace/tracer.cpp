@@ -93,17 +93,33 @@ size_t backlog_cost(const event::Event& e) {
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
   auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
-  std::lock_guard lock(tracer->mutex_);
   if (!decoded) {
+    std::lock_guard lock(tracer->mutex_);
     tracer->decode_errors_++;
     tracer->last_decode_error_ = decoded.error().message;
     return 0;
   }
-  tracer->backlog_bytes_ += backlog_cost(*decoded);
-  tracer->backlog_.push_back(std::move(*decoded));
+  // Collected without the lock and handed over in batches (Tracer::publish): a lock per
+  // record, taken by both threads, cost more than decoding the record.
+  tracer->incoming_bytes_ += backlog_cost(*decoded);
+  tracer->incoming_.push_back(std::move(*decoded));
+  if (tracer->incoming_.size() >= Tracer::kBatch) tracer->publish();
   // Full: the rest stays in the ring buffer (and what does not fit there is counted lost).
-  if (tracer->backlog_bytes_ >= Tracer::kMaxBacklogBytes) return -EAGAIN;
+  if (tracer->backlog_bytes_.load(std::memory_order_relaxed) + tracer->incoming_bytes_ >=
+      Tracer::kMaxBacklogBytes)
+    return -EAGAIN;
   return 0;
+}
+
+void Tracer::publish() {
+  if (incoming_.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& e : incoming_) backlog_.push_back(std::move(e));
+    backlog_bytes_ += incoming_bytes_;
+  }
+  incoming_.clear();
+  incoming_bytes_ = 0;
 }
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -144,6 +160,7 @@ void Tracer::read_ring() {
     // idle_poll_ms when none came (an idle daemon must not wake 50 times a second; a burst
     // still wakes the reader at once, at an eighth of the ring).
     int rc = ring_buffer__poll(impl_->ring.get(), wait_ms);
+    publish();
     uint64_t requested = sync_requested_.load();
     if (requested) {
       uint64_t count;
@@ -152,6 +169,7 @@ void Tracer::read_ring() {
     }
     if (rc >= 0) {
       int more = ring_buffer__consume(impl_->ring.get());
+      publish();
       rc = more < 0 ? more : rc + more;
     }
     if (requested) {
@@ -175,17 +193,26 @@ void Tracer::read_ring() {
 }
 
 bool Tracer::take(event::Event& out) {
-  std::lock_guard lock(mutex_);
-  if (backlog_.empty()) return false;
-  out = std::move(backlog_.front());
-  backlog_.pop_front();
-  backlog_bytes_ -= std::min(backlog_bytes_, backlog_cost(out));
+  if (ready_.empty()) {
+    std::lock_guard lock(mutex_);
+    if (backlog_.empty()) return false;
+    size_t n = std::min(backlog_.size(), kBatch);
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+      bytes += backlog_cost(backlog_.front());
+      ready_.push_back(std::move(backlog_.front()));
+      backlog_.pop_front();
+    }
+    backlog_bytes_ -= std::min<size_t>(backlog_bytes_, bytes);
+  }
+  out = std::move(ready_.front());
+  ready_.pop_front();
   return true;
 }
 
 size_t Tracer::backlog() const {
   std::lock_guard lock(mutex_);
-  return backlog_.size();
+  return backlog_.size() + ready_.size();
 }
 
 uint64_t Tracer::decode_errors() const {
@@ -321,6 +348,23 @@ bool Tracer::in_flight(pid_t pid) const {
     prev = &key;
   }
   return false;
+}
+
+void Tracer::hint_stack_top(const event::Event& e, uint64_t top) {
+  uint32_t tid = e.tid;
+  auto& known = stack_tops_[tid];
+  // An uncut copy after a hint: the kernel dropped it (the thread exited or exec'd and the
+  // id is reused, or the map evicted it), or the call ran on another stack. Tell it again.
+  if (known && !(e.flags & MT_F_STACK_TRIMMED)) known = 0;
+  if (top ? top <= known : known == 0) return;
+  int fd = bpf_map__fd(impl_->skel->maps.stack_tops);
+  // A failure costs only bigger copies: the copy without a hint is complete.
+  if (top)
+    bpf_map_update_elem(fd, &tid, &top, BPF_ANY);
+  else
+    bpf_map_delete_elem(fd, &tid);
+  known = top;
+  if (stack_tops_.size() > 65536) stack_tops_.clear();  // threads come and go: start over
 }
 
 std::array<uint64_t, MT_LOSS_SLOTS> Tracer::lost_counts() const {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -83,6 +84,12 @@ class Tracer {
   // visible in /proc before its record is in the ring buffer).
   bool in_flight(pid_t pid) const;
 
+  // Where the kernel may cut the stack copies of the thread that made `e`: the top of its
+  // stack as unwound to its first frame (kept if higher than the one known), or 0 to forget
+  // it (a cut copy did not reach the first frame). Most calls of a thread need a few hundred
+  // bytes of stack, not the 8 KiB a copy takes without it. See symbolize::stack_top_hint.
+  void hint_stack_top(const event::Event& e, uint64_t top);
+
   // Records dropped by the kernel since start, by loss slot (see MT_LOSS_SLOTS).
   std::array<uint64_t, MT_LOSS_SLOTS> lost_counts() const;
   uint64_t lost_total() const;
@@ -106,12 +113,18 @@ class Tracer {
   // (poll(0) calls it: a drain before an answer must see everything already recorded).
   void sync();
 
-  mutable std::mutex mutex_;  // guards the backlog, its size and the decode errors
+  static constexpr size_t kBatch = 256;  // events handed between the threads at once
+  void publish();                        // the reader's new events into the backlog
+
+  mutable std::mutex mutex_;  // guards the backlog and the decode errors
   std::deque<event::Event> backlog_;
-  size_t backlog_bytes_ = 0;
-  std::string ring_error_;  // the reader's error, reported by the next poll()
-  int wake_fd_ = -1;        // eventfd: readable while the backlog is not empty
-  int sync_fd_ = -1;        // eventfd in the ring's epoll set: wakes the reader for sync()
+  std::atomic<size_t> backlog_bytes_{0};  // written under mutex_
+  std::vector<event::Event> incoming_;    // the reader's, not yet in the backlog
+  size_t incoming_bytes_ = 0;
+  std::deque<event::Event> ready_;  // the consumer's, taken from the backlog
+  std::string ring_error_;          // the reader's error, reported by the next poll()
+  int wake_fd_ = -1;                // eventfd: readable while the backlog is not empty
+  int sync_fd_ = -1;                // eventfd in the ring's epoll set: wakes the reader for sync()
   std::atomic<uint64_t> sync_requested_{0};
   uint64_t sync_done_ = 0;  // guarded by mutex_
   std::condition_variable synced_;
@@ -119,6 +132,7 @@ class Tracer {
   int idle_poll_ms_ = 100;
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
+  std::unordered_map<uint32_t, uint64_t> stack_tops_;  // what the kernel was told, by tid
 
   friend int on_ring_record(void* ctx, void* data, size_t size);
 };

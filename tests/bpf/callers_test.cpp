@@ -226,6 +226,52 @@ TEST_F(Callers, AProcessThatExitedAtOnceStillGetsNamedFrames) {
   EXPECT_EQ(found, 1);
 }
 
+// Once a thread's stack was unwound to its first frame, the kernel copies only the bytes
+// below that point (stack_trimmed), and those shorter copies still unwind completely.
+TEST_F(Callers, CopiesStopAtTheThreadsKnownStackTop) {
+  std::string log = path("storm.json");
+  Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--",
+                    std::string(MAPTRAIL_WORKLOAD_DIR) + "/storm-nofp", "--threads", "2",
+                    "--iterations", "40000"},
+                   path("out"), path("err"));
+  ASSERT_EQ(trace.wait(), 0) << trace.err();
+  std::set<uint64_t> tids;
+  int copies = 0, trimmed = 0, trimmed_complete = 0, others = 0, others_complete = 0;
+  uint64_t trimmed_bytes = 0;
+  std::istringstream in(slurp(log));
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line);
+    if (e.value("event", "") == "lost") ADD_FAILURE() << "lost events: " << line;
+    if (!e.contains("stack_bytes") || !has_frame(e, "storm_loop")) continue;
+    copies++;
+    tids.insert(e["tid"].get<uint64_t>());
+    bool complete = e.value("stack_end", "") == "outermost";
+    // Copies shortened while the ring buffer was filling may end early; that is said, and
+    // they are left out.
+    if (e.value("stack_shortened", false)) continue;
+    if (e.value("stack_trimmed", false)) {
+      trimmed++;
+      trimmed_bytes += e["stack_bytes"].get<uint64_t>();
+      if (complete) trimmed_complete++;
+    } else {
+      others++;
+      if (complete) others_complete++;
+    }
+  }
+  fmt::print(
+      "storm-nofp: {} stack copies from {} threads, {} cut at the thread's stack top "
+      "({} bytes on average), {} of those complete\n",
+      copies, tids.size(), trimmed, trimmed ? trimmed_bytes / trimmed : 0, trimmed_complete);
+  ASSERT_EQ(tids.size(), 2u);
+  ASSERT_GE(copies, 4 * 40000);
+  // The first copies of each thread are made before user space unwound one: those are whole.
+  EXPECT_GE(trimmed * 2, copies) << "most copies are cut at the known stack top";
+  EXPECT_EQ(trimmed_complete, trimmed) << "a cut copy still reaches the thread's first frame";
+  EXPECT_EQ(others_complete, others);
+  EXPECT_LT(trimmed_bytes / std::max(trimmed, 1), uint64_t(2048))
+      << "storm_loop < storm_thread < start_thread < clone3 need a few hundred bytes, not 8 KiB";
+}
+
 // trace --report and --folded: each of the demo's mappings charged to the function that
 // made it, with what became of it; the folded stacks in the format flame-graph tools read
 // (flamegraph.pl, inferno, speedscope: "frame;frame;...;frame COUNT", outermost first).

@@ -85,3 +85,31 @@ TEST(CallSiteCache, EqualStacksOfOneSpaceShareOneObject) {
 
 }  // namespace
 }  // namespace maptrail::symbolize
+
+namespace maptrail::symbolize {
+namespace {
+
+TEST(StackTopHint, LearnedFromCompleteUnwindsForgottenWhenACutCopyFellShort) {
+  event::Event e;
+  e.flags = MT_F_STACK_COPY;
+  Stack stack;
+  stack.end = Unwound::End::kOutermost;
+  stack.used_top = 0x7ffd0000;
+  EXPECT_EQ(stack_top_hint(e, stack), 0x7ffd0000u);
+
+  stack.end = Unwound::End::kOutOfStack;
+  EXPECT_EQ(stack_top_hint(e, stack), std::nullopt) << "an uncut copy: --stack-size is short";
+  e.flags |= MT_F_STACK_TRIMMED;
+  EXPECT_EQ(stack_top_hint(e, stack), 0u) << "cut at the hint and short: forget it";
+  e.flags |= MT_F_STACK_SHORTENED;
+  EXPECT_EQ(stack_top_hint(e, stack), std::nullopt) << "cut for lack of room: proves nothing";
+
+  stack.end = Unwound::End::kNoRule;
+  EXPECT_EQ(stack_top_hint(e, stack), std::nullopt);
+  e.flags = 0;  // frame-pointer or no stacks
+  stack.end = Unwound::End::kOutermost;
+  EXPECT_EQ(stack_top_hint(e, stack), std::nullopt);
+}
+
+}  // namespace
+}  // namespace maptrail::symbolize

@@ -114,6 +114,25 @@ TEST(Unwinder, AShortCopyEndsOutOfStackWithTheFramesItHolds) {
   EXPECT_LT(unwound.pcs.size(), 8u);
 }
 
+// The bytes a complete unwind read end below the thread's top: a copy cut there unwinds the
+// same.
+TEST(Unwinder, ACopyCutAtTheUsedTopUnwindsTheSame) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto whole = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  ASSERT_EQ(whole.end, Unwound::End::kOutermost);
+  uint64_t sp = captured.regs[7];
+  ASSERT_GT(whole.used_top, sp);
+  size_t used = whole.used_top - sp;
+  ASSERT_LT(used, captured.stack.size()) << "gtest's stack is shallower than 8 KiB";
+  std::span<const uint8_t> copy(captured.stack.data(), used);
+  auto cut = symbols.unwinder().unwind(&layout, captured.regs, copy);
+  EXPECT_EQ(cut.pcs, whole.pcs);
+  EXPECT_EQ(cut.end, Unwound::End::kOutermost);
+  EXPECT_EQ(cut.used_top, whole.used_top);
+}
+
 TEST(Unwinder, NoLayoutStopsAtTheFirstFrame) {
   auto captured = maptrail_unwind_test::level0(8192);
   Symbolizer symbols;
