@@ -2,6 +2,8 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
+#include <tuple>
 #include <cstdlib>
 #include <cstring>
 
@@ -66,43 +68,67 @@ std::optional<uint64_t> ElfModule::elf_address(uint64_t file_offset) const {
   return std::nullopt;
 }
 
-// Several names often share one address (malloc and __libc_malloc): show the one a person
-// would write, like perf does. Built once per module, on first use.
-const std::string* ElfModule::preferred_name(GElf_Addr addr) {
-  if (!aliases_built_) {
-    aliases_built_ = true;
-    std::unordered_map<GElf_Addr, std::tuple<int, size_t, size_t>> best;
-    int count = dwfl_module_getsymtab(module_);
-    for (int i = 1; i < count; i++) {
-      GElf_Sym sym;
-      GElf_Addr at;
-      const char* name = dwfl_module_getsym_info(module_, i, &sym, &at, nullptr, nullptr, nullptr);
-      if (!name || !*name) continue;
-      int type = GELF_ST_TYPE(sym.st_info);
-      if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
-      auto rank = alias_rank(sym, name);
-      auto [it, inserted] = best.try_emplace(at, rank);
-      if (inserted || rank < it->second) {
-        it->second = rank;
-        preferred_[at] = name;
-      }
-    }
+// One table per module, sorted by address, built on first use from every function and
+// object symbol (.symtab, .dynsym, .gnu_debugdata: whatever libdwfl found). libdwfl's own
+// dwfl_module_addrinfo scans the whole symbol table at every call: the first events of a
+// JVM, each frame in libjvm.so, cost most of a second of CPU that way.
+// Several names often share one address (malloc and __libc_malloc): the one a person would
+// write is kept, like perf does.
+void ElfModule::build_symbols() {
+  symbols_built_ = true;
+  struct Candidate {
+    GElf_Addr start;
+    GElf_Xword size;
+    bool untyped;  // an assembler label (_dl_start_user): named only if nothing else is
+    std::tuple<int, size_t, size_t> rank;
+    const char* name;
+  };
+  std::vector<Candidate> found;
+  int count = dwfl_module_getsymtab(module_);
+  for (int i = 1; i < count; i++) {
+    GElf_Sym sym;
+    GElf_Addr at;
+    GElf_Word section = SHN_UNDEF;
+    const char* name = dwfl_module_getsym_info(module_, i, &sym, &at, &section, nullptr, nullptr);
+    if (!name || !*name || section == SHN_UNDEF || section == SHN_ABS) continue;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT && type != STT_NOTYPE)
+      continue;
+    found.push_back({at, sym.st_size, type == STT_NOTYPE, alias_rank(sym, name), name});
   }
-  auto it = preferred_.find(addr);
-  return it == preferred_.end() ? nullptr : &it->second;
+  std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.start, a.untyped, a.rank) < std::tie(b.start, b.untyped, b.rank);
+  });
+  for (size_t i = 0; i < found.size(); i++) {
+    if (!symbols_.empty() && symbols_.back().start == found[i].start) {
+      // an alias: the best-ranked name came first; keep the longest size any of them gives
+      symbols_.back().end = std::max(symbols_.back().end, found[i].start + found[i].size);
+      continue;
+    }
+    symbols_.push_back({found[i].start, found[i].start + found[i].size, found[i].name});
+  }
+  // A symbol without a size reaches the next one, as libdwfl takes it.
+  for (size_t i = 0; i < symbols_.size(); i++)
+    if (symbols_[i].end == symbols_[i].start)
+      symbols_[i].end = i + 1 < symbols_.size() ? symbols_[i + 1].start : symbols_[i].start + 1;
 }
 
 std::optional<ElfModule::Symbol> ElfModule::symbol_at(uint64_t elf_address) {
+  if (!symbols_built_) build_symbols();
   GElf_Addr addr = elf_address + bias_;
-  GElf_Off offset = 0;
-  GElf_Sym sym;
-  const char* name = dwfl_module_addrinfo(module_, addr, &offset, &sym, nullptr, nullptr, nullptr);
-  if (!name) return std::nullopt;
-  const std::string* alias = preferred_name(addr - offset);
-  std::string chosen = alias ? *alias : name;
-  // "pthread_create@GLIBC_2.2.5": the symbol version says nothing about the caller.
-  if (auto at = chosen.find('@'); at != std::string::npos && at > 0) chosen.resize(at);
-  return Symbol{demangle(chosen.c_str()), offset};
+  auto after = std::upper_bound(symbols_.begin(), symbols_.end(), addr,
+                                [](GElf_Addr a, const SymbolEntry& e) { return a < e.start; });
+  // The nearest start at or below addr; a few more back in case that one is nested inside
+  // a bigger symbol that also holds addr.
+  for (int back = 0; back < 4 && after != symbols_.begin(); back++) {
+    const SymbolEntry& e = *--after;
+    if (addr >= e.end) continue;
+    std::string chosen = e.name;
+    // "pthread_create@GLIBC_2.2.5": the symbol version says nothing about the caller.
+    if (auto at = chosen.find('@'); at != std::string::npos && at > 0) chosen.resize(at);
+    return Symbol{demangle(chosen.c_str()), addr - e.start};
+  }
+  return std::nullopt;
 }
 
 Dwarf_CFI* ElfModule::cfi() {

@@ -43,15 +43,19 @@ class ElfModule {
 
  private:
   ElfModule() = default;
-  const std::string* preferred_name(GElf_Addr addr);
+  void build_symbols();
 
   Dwfl* dwfl_ = nullptr;
   Dwfl_Module* module_ = nullptr;
   GElf_Addr bias_ = 0;  // where libdwfl placed the module
   Elf* elf_ = nullptr;
   std::vector<GElf_Phdr> loads_;
-  bool aliases_built_ = false;
-  std::unordered_map<GElf_Addr, std::string> preferred_;
+  struct SymbolEntry {
+    GElf_Addr start, end;  // in libdwfl's addresses (ELF address + bias_)
+    const char* name;      // in the ELF's string table, alive as long as dwfl_
+  };
+  bool symbols_built_ = false;
+  std::vector<SymbolEntry> symbols_;  // by start, one per address
   bool cfi_opened_ = false;
   Dwarf_CFI* cfi_ = nullptr;
 };
