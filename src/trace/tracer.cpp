@@ -1,7 +1,6 @@
 #include "trace/tracer.h"
 
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -287,7 +286,6 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
                 &ev) != 0)
     return Error::from_errno("adding the sync eventfd to the ring buffer's epoll set");
   tracer->idle_poll_ms_ = std::max(20, options.idle_poll_ms);
-  tracer->yield_cpu_ = options.yield_cpu;
   tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
 }
@@ -396,25 +394,7 @@ int Tracer::finish(const Handler& handler) {
   return delivered;
 }
 
-void Tracer::adjust_priority() {
-  if (!yield_cpu_) return;
-  size_t waiting = backlog_bytes_.load(std::memory_order_relaxed);
-  bool yielding = nice_now_ == kYieldingNice;
-  int want = nice_now_;
-  if (!yielding && waiting < kYieldBelowBytes) want = kYieldingNice;
-  if (yielding && waiting > kBoostAboveBytes) want = 0;
-  if (want == nice_now_) return;
-  // Per thread on Linux: only the handler's thread changes, not the reader.
-  if (setpriority(PRIO_PROCESS, gettid(), want) != 0) {
-    yield_cpu_ = false;  // could not change it (no CAP_SYS_NICE): stay as we are
-    if (nice_now_ != 0) setpriority(PRIO_PROCESS, gettid(), 0);
-    return;
-  }
-  nice_now_ = want;
-}
-
 Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
-  adjust_priority();
   if (timeout_ms == 0) sync();
   if (!backlog() && timeout_ms != 0) {
     pollfd p{wake_fd_, POLLIN, 0};

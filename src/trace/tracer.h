@@ -38,12 +38,6 @@ struct TracerOptions {
   // Longest wait of the ring reader when no record comes (a record written without a
   // wake-up waits at most this long to be seen).
   int idle_poll_ms = 100;
-  // Unwinding and symbolizing run on the thread that calls poll(): at the lowest priority
-  // while it keeps up, so the traced programs get the CPU first (a JVM starting up on two
-  // cores otherwise shares them with the symbolization of its libraries); at the normal
-  // priority once events pile up, so a program that keeps every core busy cannot starve it
-  // into losing records. The reader that empties the ring buffer is never lowered.
-  bool yield_cpu = true;
 };
 
 class Tracer {
@@ -140,14 +134,6 @@ class Tracer {
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
   std::unordered_map<uint32_t, uint64_t> stack_tops_;  // what the kernel was told, by tid
 
-  // TracerOptions::yield_cpu: the handler's thread at nice kYieldingNice while fewer than
-  // kYieldBelowBytes of events wait, back at 0 once more than kBoostAboveBytes do.
-  void adjust_priority();
-  static constexpr int kYieldingNice = 19;
-  static constexpr size_t kYieldBelowBytes = size_t(1) << 20;
-  static constexpr size_t kBoostAboveBytes = size_t(32) << 20;
-  bool yield_cpu_ = false;
-  int nice_now_ = 0;
 
   friend int on_ring_record(void* ctx, void* data, size_t size);
 };
