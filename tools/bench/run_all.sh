@@ -34,6 +34,8 @@ trap 'rm -rf "$out"' EXIT
 charts=$repo/docs/benchmarks
 mkdir -p "$charts"
 step() { echo "run_all: $*" >&2; }
+# The parts print their own Markdown headings from "#": nest them under the suite's "##".
+demote() { sed -E "s/^(#+) /\1$(printf '%*s' "$1" '' | tr ' ' '#') /"; }
 
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
@@ -48,27 +50,28 @@ step "overhead against the peers (storm)"
 for wl in storm-touch storm-2threads; do
   "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations "$iterations" \
     --workload "$wl" --variants "maptrail-dwarf,maptrail-fp,maptrail-none,maptrail-daemon,bpftrace,bpftrace-ustack,strace,perf-trace" \
-    >>"$out/suite.md"
+    | demote 2 >>"$out/suite.md"
   echo >>"$out/suite.md"
 done
 step "strace -k (a shorter storm: ~290x per call)"
 "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations 5000 \
-  --workload storm-touch --variants "strace-k" >>"$out/suite.md"
+  --workload storm-touch --variants "strace-k" | demote 2 >>"$out/suite.md"
 echo >>"$out/suite.md"
 step "a malloc-heavy program"
 "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations "$iterations" \
   --workload malloc-heavy --variants "maptrail-dwarf,maptrail-fp,maptrail-none,maptrail-daemon,bpftrace,bpftrace-ustack,strace,perf-trace" \
-  >>"$out/suite.md"
+  | demote 2 >>"$out/suite.md"
 echo >>"$out/suite.md"
 for wl in gcc-compile python-startup java-startup; do
   step "real program: $wl"
-  "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --workload "$wl" >>"$out/suite.md"
+  "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --workload "$wl" | demote 2 \
+    >>"$out/suite.md"
   echo >>"$out/suite.md"
 done
 
 step "throughput and loss"
 "$repo/tools/bench/throughput.py" --build "$build" --json-out "$out/throughput.json" \
-  >>"$out/suite.md"
+  | demote 1 >>"$out/suite.md"
 python3 - "$out/throughput.json" "$out/throughput-series.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
