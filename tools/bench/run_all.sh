@@ -104,22 +104,28 @@ def medians(path):
     return {b["run_name"]: b for b in doc["benchmarks"] if b.get("aggregate_name") == "median"}
 model, render, unwind = medians(out + "/model.json"), medians(out + "/render.json"), medians(out + "/unwind.json")
 print("### Model scale (Google Benchmark, medians of 5)\n")
-print("| VMAs | window applies/s | find/s |")
-print("|---:|---:|---:|")
-points = []
+print("Window applies at random places (a cache miss at most levels of the tree) and within")
+print("64 neighbouring VMAs (a program changing the same few regions).\n")
+print("| VMAs | window applies/s, random | window applies/s, local | find/s |")
+print("|---:|---:|---:|---:|")
+points, local_points = [], []
+rate = lambda b: "{:,.0f}".format(b["items_per_second"]) if b else "-"
 for n in (1000, 10000, 65530, 1000000):
     a = model.get("BM_ApplyWindow/%d" % n)
+    l = model.get("BM_ApplyWindowLocal/%d" % n)
     f = model.get("BM_Find/%d" % n)
     if a:
         points.append([n, a["items_per_second"]])
-    print("| {:,} | {} | {} |".format(n, "{:,.0f}".format(a["items_per_second"]) if a else "-",
-                                      "{:,.0f}".format(f["items_per_second"]) if f else "-"))
+    if l:
+        local_points.append([n, l["items_per_second"]])
+    print("| {:,} | {} | {} | {} |".format(n, rate(a), rate(l), rate(f)))
 mem = model.get("BM_MemoryPerVma/65530/iterations:1")
 hist = model.get("BM_MemoryPerHistoryEntry/10000/iterations:1")
 print()
 if mem: print("- memory per VMA at 65,530 VMAs: %.0f bytes" % mem["bytes_per_vma"])
 if hist: print("- memory per history entry: %.0f bytes" % hist["bytes_per_entry"])
-json.dump([{"name": "window applies/s", "points": points}], open(out + "/model-series.json", "w"))
+json.dump([{"name": "random places", "points": points},
+           {"name": "within 64 VMAs", "points": local_points}], open(out + "/model-series.json", "w"))
 print("\n### `maptrail pmap` render, 65,530 VMAs (medians of 5)\n")
 print("| format | time | output |")
 print("|---|---:|---:|")
