@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "workload_util.h"
+
 #define MMAP_THRESHOLD (128 * 1024)
 
 static const size_t sizes[] = {16 * 1024, 200 * 1024, 1024 * 1024, 64};
@@ -41,13 +43,6 @@ static uint64_t iterations = 200000;
 static void die(const char *what) {
     perror(what);
     exit(1);
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        die("clock_gettime");
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* One allocation: the writes go through a volatile pointer so that the compiler can neither
@@ -87,18 +82,6 @@ static void usage(const char *argv0) {
             "  16 KiB, 200 KiB, 1 MiB, 64 B (mmap threshold fixed at 128 KiB), then prints\n"
             "  one JSON line with the timing of the loop only.\n",
             argv0);
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-    if (s[0] == '\0' || s[0] == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 int main(int argc, char **argv) {

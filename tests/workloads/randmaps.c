@@ -95,6 +95,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "workload_util.h"
+
 #define MAX_THREADS 64
 #define MAX_REGIONS 64
 #define MAX_PAGES 64
@@ -1518,18 +1520,6 @@ static void usage(FILE *f, const char *argv0) {
             "  writes \"checkpoint <k> <ops done>\" and waits for a line on stdin (not with\n"
             "  --no-wait). At the end: \"done <ops>\". See the top of randmaps.c.\n",
             argv0);
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-    if (s[0] == '\0' || s[0] == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 __attribute__((noreturn)) static void startup_die(const char *what) {

@@ -32,6 +32,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "workload_util.h"
+
 static uint64_t iterations = 200000;
 static uint64_t size = 64 * 1024;
 static bool touch = false;
@@ -53,13 +55,6 @@ static void die(const char *what) {
 static void die_err(const char *what, int err) {
     errno = err;
     die(what);
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        die("clock_gettime");
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* With --rate: sleeps until iteration i is due (2 syscalls per iteration). */
@@ -109,18 +104,6 @@ static void usage(const char *argv0) {
             "  then prints one JSON line with the timing of the loops only.\n"
             "  --rate R: about R mapping syscalls per second in all (paced).\n",
             argv0);
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-    if (s[0] == '\0' || s[0] == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 int main(int argc, char **argv) {

@@ -31,16 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload_util.h"
+
 static void die(const char *what) {
     perror(what);
     exit(1);
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        die("clock_gettime");
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void usage(const char *argv0) {
@@ -50,18 +45,6 @@ static void usage(const char *argv0) {
             "  time from just before the first fork to just after the last wait.\n"
             "  --quiet: CMD's stdout and stderr go to /dev/null.\n",
             argv0);
-}
-
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-    if (s[0] == '\0' || s[0] == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 /* s as the inside of a JSON string. */

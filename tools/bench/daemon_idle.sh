@@ -8,6 +8,7 @@
 set -euo pipefail
 seconds=10
 processes=1000
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${MAPTRAIL_BUILD_DIR:-build}
 while (($#)); do
   case $1 in
@@ -33,9 +34,10 @@ measure() {  # name, spawn count, daemon args...
   sleep $((spawn ? 5 : 2))  # let start-up (and the spawned execs) settle
   local spaces
   spaces=$(python3 -c "
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect('$dir/sock'); s.sendall(b'{\"op\":\"status\"}\n')
-print(json.loads(s.recv(65536))['spaces'])")
+import sys
+sys.path.insert(0, '$repo/tools/bench')
+from daemon_client import ask
+print(ask('$dir/sock', {'op': 'status'})['spaces'])")
   read -r t0 < <(awk '{print $14 + $15}' "/proc/$pid/stat")
   c0=$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}')
   sleep "$seconds"

@@ -285,23 +285,13 @@ EOF
 # Asks the daemon: "status" after draining what the kernel has reported (a "history" request
 # drains); repeats until its event count stops moving. Prints events<TAB>lost.
 daemon_status() {
-  python3 - "$sock" <<'EOF'
-import json, os, socket, sys, time
+  python3 - "$sock" "$repo/tools/bench" <<'EOF'
+import os, sys, time
+sys.path.insert(0, sys.argv[2])
+from daemon_client import ask as ask_daemon
 
 def ask(req):
-    req["v"] = 1
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(sys.argv[1])
-    s.sendall((json.dumps(req) + "\n").encode())
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return json.loads(data)
+    return ask_daemon(sys.argv[1], dict(req, v=1))
 
 last = None
 for _ in range(100):

@@ -20,11 +20,13 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_client import ask  # noqa: E402
 
 RESULTS = []  # part 1 rows, for --json-out
 
@@ -82,19 +84,6 @@ def part1(args, out):
             print("throughput: %s %s -> %.0f/s, lost %d" % (stack, rate, doc["syscalls_per_sec"],
                                                               lost), file=sys.stderr)
     out.append("")
-
-
-def ask(sock_path, request):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    s.sendall((json.dumps(request) + "\n").encode())
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return json.loads(data)
 
 
 def wait_for(path, needle, timeout=20):
