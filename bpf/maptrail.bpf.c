@@ -600,11 +600,10 @@ extern int bpf_probe_read_user_dynptr(struct bpf_dynptr* dptr, __u32 off, __u32 
  * by page and stops at the first page that is not mapped; the unused end of the
  * reservation is left out of h.size. */
 static __always_inline void submit_with_stack_copy(struct record_buf* rec, struct walk_state* st,
-                                                   __u32 loss_slot, struct task_struct* task) {
+                                                   __u32 loss_slot, struct pt_regs* regs) {
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
   __u32 regs_off = ((finish_window(rec, st) + 7) & ~7u) & RECORD_OFF_MASK;
   struct mt_user_regs* out = (struct mt_user_regs*)&rec->data[regs_off];
-  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   out->regs[0] = regs->ax;
   out->regs[1] = regs->dx;
   out->regs[2] = regs->cx;
@@ -668,7 +667,8 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
 
 /* ---------------------------------------------------------------- syscall exit */
 
-static __always_inline int on_exit(void* ctx, long ret) {
+static __always_inline int on_exit(void* ctx, long ret, struct task_struct* task,
+                                   struct pt_regs* regs) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct mt_pending_call* call = bpf_map_lookup_elem(&pending_calls, &tid);
   if (!call || call->syscall == MT_SYS_NONE) return 0;
@@ -687,7 +687,6 @@ static __always_inline int on_exit(void* ctx, long ret) {
   e->ret = ret;
   __u64 aux = call->aux;
 
-  struct task_struct* task = bpf_get_current_task_btf();
   struct mm_struct* mm = task->mm;
   if (mm) {
     e->start_brk = mm->start_brk;
@@ -699,8 +698,7 @@ static __always_inline int on_exit(void* ctx, long ret) {
    * and stack for user space to unwind */
   __u32 stack_bytes = 0;
   if (stack_mode == MT_STACK_FP) {
-    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
-    __u64 sp = PT_REGS_SP_CORE(regs);
+    __u64 sp = regs->sp;
     bpf_probe_read_user(&e->sp_word, sizeof(e->sp_word), (void*)sp);
     long n = bpf_get_stack(ctx, &rec->data[FRAMES_OFF], MT_MAX_FRAMES * 8, BPF_F_USER_STACK);
     if (n > 0 && n <= MT_MAX_FRAMES * 8) stack_bytes = n;
@@ -798,7 +796,7 @@ static __always_inline int on_exit(void* ctx, long ret) {
     e->ranges[i].hi = st.ranges[i].hi;
   }
   if (stack_mode == MT_STACK_COPY)
-    submit_with_stack_copy(rec, &st, sys, task);
+    submit_with_stack_copy(rec, &st, sys, regs);
   else
     submit_window_record(rec, &st, sys);
 
@@ -812,7 +810,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args* ctx) {
   struct task_struct* task = bpf_get_current_task_btf();
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   if (current_traced_syscall(task, regs->orig_ax) == MT_SYS_NONE) return 0;
-  return on_exit(ctx, ctx->args[1]);
+  return on_exit(ctx, ctx->args[1], task, regs);
 }
 
 /* ---------------------------------------------------------------- queries from user space */

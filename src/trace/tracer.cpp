@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdarg>
+#include <ctime>
 #include <string>
 #include <thread>
 
@@ -352,18 +353,21 @@ bool Tracer::in_flight(pid_t pid) const {
 
 void Tracer::hint_stack_top(const event::Event& e, uint64_t top) {
   uint32_t tid = e.tid;
-  auto& known = stack_tops_[tid];
-  // An uncut copy after a hint: the kernel dropped it (the thread exited or exec'd and the
-  // id is reused, or the map evicted it), or the call ran on another stack. Tell it again.
-  if (known && !(e.flags & MT_F_STACK_TRIMMED)) known = 0;
-  if (top ? top <= known : known == 0) return;
+  StackTop& known = stack_tops_[tid];
+  // An uncut copy made after the kernel was told: it dropped the hint (the thread exited or
+  // exec'd and the id is reused, or the map evicted it), or the call ran on another stack.
+  // Tell it again. Copies made before it was told are uncut too, and say nothing.
+  if (known.top && !(e.flags & MT_F_STACK_TRIMMED) && e.exit_ns > known.told_ns) known.top = 0;
+  if (top ? top <= known.top : known.top == 0) return;
   int fd = bpf_map__fd(impl_->skel->maps.stack_tops);
   // A failure costs only bigger copies: the copy without a hint is complete.
   if (top)
     bpf_map_update_elem(fd, &tid, &top, BPF_ANY);
   else
     bpf_map_delete_elem(fd, &tid);
-  known = top;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of the records' timestamps
+  known = {top, uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec)};
   if (stack_tops_.size() > 65536) stack_tops_.clear();  // threads come and go: start over
 }
 

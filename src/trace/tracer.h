@@ -132,8 +132,11 @@ class Tracer {
   int idle_poll_ms_ = 100;
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
-  std::unordered_map<uint32_t, uint64_t> stack_tops_;  // what the kernel was told, by tid
-
+  struct StackTop {
+    uint64_t top = 0;      // what the kernel was told, 0: nothing
+    uint64_t told_ns = 0;  // when (CLOCK_MONOTONIC)
+  };
+  std::unordered_map<uint32_t, StackTop> stack_tops_;  // by tid
 
   friend int on_ring_record(void* ctx, void* data, size_t size);
 };
