@@ -37,38 +37,62 @@ bool AddressSpace::well_formed(std::span<const Vma> vmas) {
   return true;
 }
 
-AddressSpace::Map::iterator AddressSpace::carve(uint64_t lo, uint64_t hi) {
+AddressSpace::AddressSpace(const AddressSpace& other) {
+  *this = other;
+}
+
+AddressSpace& AddressSpace::operator=(const AddressSpace& other) {
+  if (this == &other) return *this;
+  vmas_.clear();
+  for (const auto& [start, vma] : other.vmas_)
+    vmas_.emplace_hint(vmas_.end(), start, std::make_unique<Vma>(*vma));
+  return *this;
+}
+
+bool AddressSpace::operator==(const AddressSpace& other) const {
+  return std::equal(begin(), end(), other.begin(), other.end());
+}
+
+std::unique_ptr<Vma> AddressSpace::make_vma(const Vma& vma) {
+  if (spare_.empty()) return std::make_unique<Vma>(vma);
+  std::unique_ptr<Vma> reused = std::move(spare_.back());
+  spare_.pop_back();
+  *reused = vma;
+  return reused;
+}
+
+AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi) {
   // One search: the first VMA ending after lo; everything else is a walk from it.
   auto it = vmas_.upper_bound(lo);
-  if (it != vmas_.begin() && std::prev(it)->second.end > lo) --it;
-  if (lo >= hi) return it;
+  if (it != vmas_.begin() && std::prev(it)->second->end > lo) --it;
+  if (lo >= hi) return {it, nullptr};
 
-  if (it != vmas_.end() && it->second.start < lo) {
+  if (it != vmas_.end() && it->first < lo) {
     // Starts before lo and reaches past it: keeps what lies before lo, and if it also
     // reaches past hi it is the only VMA touching the range and its tail survives.
-    Vma& before = it->second;
+    Vma& before = *it->second;
     uint64_t end = before.end;
     before.end = lo;
-    ++it;
     if (end > hi) {
-      Vma tail = tail_of(before, hi);
-      tail.end = end;
-      return vmas_.emplace_hint(it, tail.start, std::move(tail));
+      std::unique_ptr<Vma> tail = make_vma(tail_of(before, hi));
+      tail->end = end;
+      return {std::next(it), std::move(tail)};
     }
+    ++it;
   }
-  while (it != vmas_.end() && it->second.start < hi) {
-    auto next = std::next(it);
-    if (it->second.end > hi) {
-      // Ends past hi: keeps its part from hi on (same node, new key).
-      auto node = vmas_.extract(it);
-      node.mapped() = tail_of(node.mapped(), hi);
-      node.key() = hi;
-      return vmas_.insert(next, std::move(node));
+  auto first = it;
+  std::unique_ptr<Vma> tail;
+  for (; it != vmas_.end() && it->first < hi; ++it) {
+    if (it->second->end > hi) {
+      // Ends past hi: keeps its part from hi on, in the same allocation under a new key.
+      tail = std::move(it->second);
+      *tail = tail_of(*tail, hi);
+      ++it;
+      break;
     }
-    spare_.push_back(vmas_.extract(it));
-    it = next;
+    spare_.push_back(std::move(it->second));
   }
-  return it;
+  return {vmas_.erase(first, it), std::move(tail)};
 }
 
 bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma> vmas) {
@@ -83,18 +107,12 @@ bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma>
     covered_lo = page_down(covered_lo);
     covered_hi = page_up(covered_hi);
   }
-  auto hint = carve(covered_lo, covered_hi);
-  // Sorted input: each one goes just before the position past the carved range.
-  for (const Vma& vma : vmas) {
-    if (!spare_.empty()) {
-      auto node = std::move(spare_.back());
-      spare_.pop_back();
-      node.key() = vma.start;
-      node.mapped() = vma;
-      vmas_.insert(hint, std::move(node));
-    } else {
-      vmas_.emplace_hint(hint, vma.start, vma);
-    }
+  auto [hint, tail] = carve(covered_lo, covered_hi);
+  // Sorted input, all of it inside the carved range: each goes just past the one before.
+  for (const Vma& vma : vmas) hint = std::next(vmas_.emplace_hint(hint, vma.start, make_vma(vma)));
+  if (tail) {
+    uint64_t start = tail->start;
+    vmas_.emplace_hint(hint, start, std::move(tail));
   }
   spare_.clear();
   return true;
@@ -105,7 +123,7 @@ bool AddressSpace::assign(std::vector<Vma> vmas) {
   vmas_.clear();
   for (Vma& vma : vmas) {
     uint64_t start = vma.start;
-    vmas_.emplace_hint(vmas_.end(), start, std::move(vma));
+    vmas_.emplace_hint(vmas_.end(), start, std::make_unique<Vma>(std::move(vma)));
   }
   return true;
 }
@@ -113,7 +131,7 @@ bool AddressSpace::assign(std::vector<Vma> vmas) {
 const Vma* AddressSpace::find(uint64_t addr) const {
   auto after = vmas_.upper_bound(addr);
   if (after == vmas_.begin()) return nullptr;
-  const Vma& candidate = std::prev(after)->second;
+  const Vma& candidate = *std::prev(after)->second;
   return candidate.contains(addr) ? &candidate : nullptr;
 }
 
@@ -121,21 +139,21 @@ std::vector<Vma> AddressSpace::in_range(uint64_t lo, uint64_t hi) const {
   std::vector<Vma> found;
   if (lo >= hi) return found;
   auto it = vmas_.upper_bound(lo);
-  if (it != vmas_.begin() && std::prev(it)->second.end > lo) --it;
-  for (; it != vmas_.end() && it->second.start < hi; ++it) found.push_back(it->second);
+  if (it != vmas_.begin() && std::prev(it)->second->end > lo) --it;
+  for (; it != vmas_.end() && it->first < hi; ++it) found.push_back(*it->second);
   return found;
 }
 
 std::vector<Vma> AddressSpace::vmas() const {
   std::vector<Vma> all;
   all.reserve(vmas_.size());
-  for (const auto& [start, vma] : vmas_) all.push_back(vma);
+  for (const auto& [start, vma] : vmas_) all.push_back(*vma);
   return all;
 }
 
 uint64_t AddressSpace::total_size() const {
   uint64_t total = 0;
-  for (const auto& [start, vma] : vmas_) total += vma.size();
+  for (const auto& [start, vma] : vmas_) total += vma->size();
   return total;
 }
 
