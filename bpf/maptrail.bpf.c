@@ -129,12 +129,6 @@ static __always_inline __u64 wakeup_flag_between(__u64 before, __u64 after) {
   return after >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* For a record of `size` bytes about to be written by bpf_ringbuf_output. */
-static __always_inline __u64 wakeup_flag(__u64 size) {
-  __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-  return wakeup_flag_between(avail, avail + size);
-}
-
 /* For a record of `size` bytes already reserved (counted in the unread data). */
 static __always_inline __u64 wakeup_flag_reserved(__u64 size) {
   __u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
@@ -587,7 +581,16 @@ static __always_inline __u32 finish_window(struct record_buf* rec, struct walk_s
 static __always_inline void submit_window_record(struct record_buf* rec, struct walk_state* st,
                                                  __u32 loss_slot) {
   __u32 size = finish_window(rec, st) & RECORD_OFF_MASK;
-  if (bpf_ringbuf_output(&events, rec->data, size, wakeup_flag(size))) count_lost(loss_slot);
+  /* Not bpf_ringbuf_output: with it the verifier walked 278k instructions of this program
+   * (0.7 s at every start, measured on 6.18) against 43k with a dynptr. */
+  struct bpf_dynptr ring;
+  if (bpf_ringbuf_reserve_dynptr(&events, size, 0, &ring)) {
+    bpf_ringbuf_discard_dynptr(&ring, 0);
+    count_lost(loss_slot);
+    return;
+  }
+  bpf_dynptr_write(&ring, 0, rec->data, size, 0);
+  bpf_ringbuf_submit_dynptr(&ring, wakeup_flag_reserved(size));
 }
 
 extern int bpf_probe_read_user_dynptr(struct bpf_dynptr* dptr, __u32 off, __u32 size,
