@@ -16,11 +16,11 @@ std::vector<model::Vma> proc_vmas(const event::Event& e) {
   return vmas;
 }
 
-// The VMAs of a window that belong to one of its ranges: those intersecting [lo-1, hi].
+// The VMAs of a window that belong to one of its ranges: those intersecting [lo, hi).
 std::vector<model::Vma> in_window(const std::vector<model::Vma>& vmas, const event::Range& r) {
   std::vector<model::Vma> out;
   for (const auto& v : vmas)
-    if (v.intersects(r.lo ? r.lo - 1 : 0, r.hi + 1)) out.push_back(v);
+    if (v.intersects(r.lo, r.hi)) out.push_back(v);
   return out;
 }
 
@@ -307,7 +307,7 @@ void Engine::repair_window(Space& space, const event::Event& e) {
     return;
   }
   for (const auto& r : e.ranges) {
-    auto now = kernel_->read_range(e.pid, r.lo ? r.lo - 1 : 0, r.hi + 1);
+    auto now = kernel_->read_range(e.pid, r.lo, r.hi);
     if (!now) {
       counters_.repair_failures++;
       return;

@@ -461,7 +461,7 @@ TEST(EngineRepair, BusyWindowIsReadFromTheKernelOverItsRange) {
   busy.flags = MT_F_WINDOW_BUSY;
   engine.apply(busy);
   ASSERT_EQ(kernel.ranges_read.size(), 1u);
-  EXPECT_EQ(kernel.ranges_read[0], std::make_pair(kBase + 10 * P - 1, kBase + 16 * P + 1));
+  EXPECT_EQ(kernel.ranges_read[0], std::make_pair(kBase + 10 * P, kBase + 16 * P));
   EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 2 * P},
                                             {kBase + 2 * P, kBase + 4 * P},
                                             {kBase + 8 * P, kBase + 10 * P},
