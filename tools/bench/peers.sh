@@ -22,9 +22,9 @@
 #   storm-2threads  storm --iterations ITER/2 --threads 2 --touch
 #   malloc-heavy    mallocs --iterations ITER     (malloc/free of 16 KiB, 200 KiB, 1 MiB, 64 B)
 #   gcc-compile     timed --repeat 5 -- gcc -O2 -c tests/workloads/randmaps.c -o TMPDIR/x.o
-#   python-startup  timed --repeat 20 -- /usr/bin/python3 -c pass
-#   java-startup    timed --repeat 3 --quiet -- java -Xshare:auto -version  (output: /dev/null)
-# --repeat N replaces the 5, 20 and 3 of the real programs (--iterations does not apply to
+#   python-startup  timed --repeat 50 -- /usr/bin/python3 -c pass
+#   java-startup    timed --repeat 10 --quiet -- java -Xshare:auto -version  (output: /dev/null)
+# --repeat N replaces the 5, 50 and 10 of the real programs (--iterations does not apply to
 # them). A program that is missing (gcc, /usr/bin/python3, java) makes the rows of its
 # workload say "not installed". The mapping syscalls of a real program are not known
 # beforehand: its table gives the events each tool recorded per run (median, min-max; one run
@@ -563,10 +563,10 @@ workload_cmd() {
         -o "$tmp/x.o") ;;
     python-startup)
       follow=1; needs=/usr/bin/python3
-      work=("$timed" --repeat "${repeat:-20}" -- /usr/bin/python3 -c pass) ;;
+      work=("$timed" --repeat "${repeat:-50}" -- /usr/bin/python3 -c pass) ;;
     java-startup)
       follow=1; needs=java
-      work=("$timed" --repeat "${repeat:-3}" --quiet -- java -Xshare:auto -version) ;;
+      work=("$timed" --repeat "${repeat:-10}" --quiet -- java -Xshare:auto -version) ;;
   esac
 }
 

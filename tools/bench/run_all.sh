@@ -158,6 +158,16 @@ step "daemon idle"
   echo
 } >>"$out/suite.md"
 
+# The commands in the tables name this machine's checkout and temporary directories: the
+# document shows them relative to the checkout, with the temporary names generic.
+python3 - "$out/suite.md" "$build" "$repo" "${TMPDIR:-/tmp}" <<'PY'
+import re, sys
+path, build, repo, tmp = sys.argv[1:]
+text = open(path).read().replace(build.rstrip("/") + "/", "build/").replace(repo + "/", "")
+text = re.sub(re.escape(tmp.rstrip("/")) + r"/maptrail-([a-z]+)\.[A-Za-z0-9]{6}", r"$TMPDIR/maptrail-\1.XXXXXX", text)
+open(path, "w").write(text)
+PY
+
 if ((write)); then
   python3 - "$repo/docs/BENCHMARKS.md" "$out/suite.md" <<'PY'
 import sys
