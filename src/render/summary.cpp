@@ -33,7 +33,11 @@ void TraceSummary::add(const event::Event& e) {
   std::string kind(e.kind == Kind::kSyscall ? event::syscall_name(e.syscall)
                                             : event::kind_name(e.kind));
   by_kind_[kind]++;
-  processes_[e.pid] = e.comm;
+  // A process is named by its main thread: a JVM's last event may come from "G1 Conc#0".
+  if (e.tid == e.pid || e.kind == Kind::kExec)
+    processes_[e.pid] = e.comm;
+  else
+    processes_.try_emplace(e.pid, e.comm);
   if (e.kind == Kind::kFork) processes_.try_emplace(e.child_pid, e.comm);
   if (e.kind != Kind::kSyscall) return;
   if (e.failed()) failed_by_kind_[kind]++;

@@ -172,9 +172,15 @@ TEST(Summary, Processes) {
   EXPECT_EQ(j["processes"],
             (json{{{"pid", 4242}, {"comm", "workload"}}, {{"pid", 5000}, {"comm", "workload"}}}));
   event::Event child = anon_mmap(P);
-  child.pid = 5000;
+  child.pid = child.tid = 5000;
   child.comm = "child";
   s.add(child);
+  EXPECT_EQ(s.json()["processes"][1]["comm"], "child");
+  // Its other threads have names of their own, which do not rename the process.
+  event::Event worker = child;
+  worker.tid = 5001;
+  worker.comm = "G1 Conc#0";
+  s.add(worker);
   EXPECT_EQ(s.json()["processes"][1]["comm"], "child");
   EXPECT_NE(s.text().find("processes: workload[4242], child[5000]"), std::string::npos) << s.text();
 }
