@@ -7,6 +7,7 @@
 #include <linux/mman.h>
 #include <sys/shm.h>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 // Older user-space headers (Debian 12's among them) lag the kernel. The values below are the
@@ -237,7 +238,7 @@ uint64_t append_named_bits(std::string& out, uint64_t flags, std::span<const Nam
 }
 
 void append_unknown_bits(std::string& out, uint64_t leftover) {
-  if (leftover != 0) append_part(out, fmt::format("{:#x}", leftover));
+  if (leftover != 0) append_part(out, fmt::format(FMT_COMPILE("{:#x}"), leftover));
 }
 
 std::string flags_to_text(uint64_t flags, std::span<const NamedBit> names) {
@@ -452,7 +453,7 @@ std::string prot_rwx(uint64_t prot) {
       (prot & PROT_EXEC) ? 'x' : '-',
   };
   const uint64_t other = prot & ~uint64_t{PROT_READ | PROT_WRITE | PROT_EXEC};
-  if (other != 0) out += fmt::format("+{:#x}", other);
+  if (other != 0) out += fmt::format(FMT_COMPILE("+{:#x}"), other);
   return out;
 }
 
@@ -464,7 +465,7 @@ std::string mmap_flags(uint64_t flags) {
   if (const NamedValue* named = find_value(static_cast<int64_t>(type), kMapTypes)) {
     out = named->name;
   } else {
-    out = fmt::format("{:#x}", type);
+    out = fmt::format(FMT_COMPILE("{:#x}"), type);
   }
   flags &= ~uint64_t{MAP_TYPE};
 
@@ -484,7 +485,7 @@ std::string mmap_flags(uint64_t flags) {
     if (const NamedValue* named = find_value(static_cast<int64_t>(huge_log2), kHugePageSizes)) {
       append_part(out, named->name);
     } else {
-      append_part(out, fmt::format("{}<<MAP_HUGE_SHIFT", huge_log2));
+      append_part(out, fmt::format(FMT_COMPILE("{}<<MAP_HUGE_SHIFT"), huge_log2));
     }
   }
   append_unknown_bits(out, leftover);
@@ -500,7 +501,7 @@ std::string madvise_advice(uint64_t advice) {
   if (const NamedValue* named = find_value(as_kernel_reads_it, kMadviseAdvice)) {
     return std::string(named->name);
   }
-  return fmt::format("{}", as_kernel_reads_it);
+  return fmt::format(FMT_COMPILE("{}"), as_kernel_reads_it);
 }
 
 std::string mlock2_flags(uint64_t flags) {
@@ -523,11 +524,11 @@ std::string errno_name(int err) {
     const std::string_view symbol = errno_symbol(static_cast<int>(magnitude));
     if (!symbol.empty()) return std::string(symbol);
   }
-  return fmt::format("E{}", magnitude);
+  return fmt::format(FMT_COMPILE("E{}"), magnitude);
 }
 
 std::string human_size(uint64_t bytes) {
-  if (bytes < 1024) return fmt::format("{}B", bytes);
+  if (bytes < 1024) return fmt::format(FMT_COMPILE("{}B"), bytes);
 
   constexpr std::string_view kUnits = "KMGTPE";
   size_t unit_index = 0;
@@ -537,7 +538,7 @@ std::string human_size(uint64_t bytes) {
   const uint64_t unit = uint64_t{1} << (10 * (unit_index + 1));
   uint64_t whole = bytes / unit;
   const uint64_t remainder = bytes % unit;
-  if (remainder == 0) return fmt::format("{}{}", whole, kUnits[unit_index]);
+  if (remainder == 0) return fmt::format(FMT_COMPILE("{}{}"), whole, kUnits[unit_index]);
 
   // remainder < unit <= 2^60, so remainder * 10 cannot overflow 64 bits.
   const bool exact_tenths = (remainder * 10) % unit == 0;
@@ -550,18 +551,19 @@ std::string human_size(uint64_t bytes) {
     whole = 1;
     ++unit_index;
   }
-  return fmt::format("{}{}.{}{}", exact_tenths ? "" : "~", whole, tenths, kUnits[unit_index]);
+  return fmt::format(FMT_COMPILE("{}{}.{}{}"), exact_tenths ? "" : "~", whole, tenths,
+                     kUnits[unit_index]);
 }
 
 std::string hex_addr(uint64_t addr) {
-  return fmt::format("{:#x}", addr);
+  return fmt::format(FMT_COMPILE("{:#x}"), addr);
 }
 
 std::string signed_offset(int64_t offset) {
   // Negate as unsigned so INT64_MIN keeps its magnitude instead of overflowing.
   const uint64_t magnitude =
       offset < 0 ? uint64_t{0} - static_cast<uint64_t>(offset) : static_cast<uint64_t>(offset);
-  return fmt::format("{}{:#x}", offset < 0 ? '-' : '+', magnitude);
+  return fmt::format(FMT_COMPILE("{}{:#x}"), offset < 0 ? '-' : '+', magnitude);
 }
 
 std::string paint(Color color, Style style, std::string_view text) {
@@ -587,7 +589,7 @@ std::string paint(Color color, Style style, std::string_view text) {
       sgr = "2";
       break;
   }
-  return fmt::format("\x1b[{}m{}\x1b[0m", sgr, text);
+  return fmt::format(FMT_COMPILE("\x1b[{}m{}\x1b[0m"), sgr, text);
 }
 
 }  // namespace maptrail::render

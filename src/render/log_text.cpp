@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace maptrail::render {
@@ -22,22 +23,23 @@ std::string addr_or_null(uint64_t addr) {
 std::string fd_text(uint64_t raw, const std::string& path) {
   int fd = static_cast<int>(raw);
   if (fd < 0 || path.empty()) return std::to_string(fd);
-  return fmt::format("{}<{}>", fd, path);
+  return fmt::format(FMT_COMPILE("{}<{}>"), fd, path);
 }
 
 std::string latency_text(uint64_t ns) {
-  if (ns < 1000) return fmt::format("{}ns", ns);
-  if (ns < 1'000'000) return fmt::format("{:.1f}us", ns / 1e3);
-  return fmt::format("{:.2f}ms", ns / 1e6);
+  if (ns < 1000) return fmt::format(FMT_COMPILE("{}ns"), ns);
+  if (ns < 1'000'000) return fmt::format(FMT_COMPILE("{:.1f}us"), ns / 1e3);
+  return fmt::format(FMT_COMPILE("{:.2f}ms"), ns / 1e6);
 }
 
 std::string exit_status_text(int status) {
   if (WIFSIGNALED(status)) {
     const char* name = sigabbrev_np(WTERMSIG(status));
-    return fmt::format("killed by SIG{}{}", name ? name : std::to_string(WTERMSIG(status)),
+    return fmt::format(FMT_COMPILE("killed by SIG{}{}"),
+                       name ? name : std::to_string(WTERMSIG(status)),
                        WCOREDUMP(status) ? " (core dumped)" : "");
   }
-  return fmt::format("status {}", WEXITSTATUS(status));
+  return fmt::format(FMT_COMPILE("status {}"), WEXITSTATUS(status));
 }
 
 // Display columns of text: ANSI escapes take none, a UTF-8 sequence takes one.
@@ -118,43 +120,45 @@ std::string call_text(const event::Event& e, const std::string& fd_path) {
   std::string name(event::syscall_name(e.syscall));
   switch (e.syscall) {
     case Syscall::kMmap:
-      return fmt::format("mmap({}, {}, {}, {}, {}, {})", addr_or_null(a[0]), human_size(a[1]),
-                         prot_rwx(a[2]), mmap_flags(a[3]), fd_text(a[4], fd_path),
+      return fmt::format(FMT_COMPILE("mmap({}, {}, {}, {}, {}, {})"), addr_or_null(a[0]),
+                         human_size(a[1]), prot_rwx(a[2]), mmap_flags(a[3]), fd_text(a[4], fd_path),
                          a[5] ? hex_addr(a[5]) : "0");
     case Syscall::kMunmap:
     case Syscall::kMlock:
     case Syscall::kMunlock:
-      return fmt::format("{}({}, {})", name, hex_addr(a[0]), human_size(a[1]));
+      return fmt::format(FMT_COMPILE("{}({}, {})"), name, hex_addr(a[0]), human_size(a[1]));
     case Syscall::kBrk:
-      return fmt::format("brk({})", addr_or_null(a[0]));
+      return fmt::format(FMT_COMPILE("brk({})"), addr_or_null(a[0]));
     case Syscall::kMprotect:
-      return fmt::format("mprotect({}, {}, {})", hex_addr(a[0]), human_size(a[1]), prot_rwx(a[2]));
+      return fmt::format(FMT_COMPILE("mprotect({}, {}, {})"), hex_addr(a[0]), human_size(a[1]),
+                         prot_rwx(a[2]));
     case Syscall::kPkeyMprotect:
-      return fmt::format("pkey_mprotect({}, {}, {}, {})", hex_addr(a[0]), human_size(a[1]),
-                         prot_rwx(a[2]), static_cast<int>(a[3]));
+      return fmt::format(FMT_COMPILE("pkey_mprotect({}, {}, {}, {})"), hex_addr(a[0]),
+                         human_size(a[1]), prot_rwx(a[2]), static_cast<int>(a[3]));
     case Syscall::kMremap:
       if (a[3] & 2 /* MREMAP_FIXED */)
-        return fmt::format("mremap({}, {}, {}, {}, {})", hex_addr(a[0]), human_size(a[1]),
-                           human_size(a[2]), mremap_flags(a[3]), hex_addr(a[4]));
-      return fmt::format("mremap({}, {}, {}, {})", hex_addr(a[0]), human_size(a[1]),
+        return fmt::format(FMT_COMPILE("mremap({}, {}, {}, {}, {})"), hex_addr(a[0]),
+                           human_size(a[1]), human_size(a[2]), mremap_flags(a[3]), hex_addr(a[4]));
+      return fmt::format(FMT_COMPILE("mremap({}, {}, {}, {})"), hex_addr(a[0]), human_size(a[1]),
                          human_size(a[2]), mremap_flags(a[3]));
     case Syscall::kMadvise:
-      return fmt::format("madvise({}, {}, {})", hex_addr(a[0]), human_size(a[1]),
+      return fmt::format(FMT_COMPILE("madvise({}, {}, {})"), hex_addr(a[0]), human_size(a[1]),
                          madvise_advice(a[2]));
     case Syscall::kMlock2:
-      return fmt::format("mlock2({}, {}, {})", hex_addr(a[0]), human_size(a[1]),
+      return fmt::format(FMT_COMPILE("mlock2({}, {}, {})"), hex_addr(a[0]), human_size(a[1]),
                          mlock2_flags(a[2]));
     case Syscall::kMseal:
-      return fmt::format("mseal({}, {}, {:#x})", hex_addr(a[0]), human_size(a[1]), a[2]);
+      return fmt::format(FMT_COMPILE("mseal({}, {}, {:#x})"), hex_addr(a[0]), human_size(a[1]),
+                         a[2]);
     case Syscall::kMlockall:
-      return fmt::format("mlockall({})", mlockall_flags(a[0]));
+      return fmt::format(FMT_COMPILE("mlockall({})"), mlockall_flags(a[0]));
     case Syscall::kMunlockall:
       return "munlockall()";
     case Syscall::kShmat:
-      return fmt::format("shmat({}, {}, {})", static_cast<int>(a[0]), addr_or_null(a[1]),
-                         shmat_flags(a[2]));
+      return fmt::format(FMT_COMPILE("shmat({}, {}, {})"), static_cast<int>(a[0]),
+                         addr_or_null(a[1]), shmat_flags(a[2]));
     case Syscall::kShmdt:
-      return fmt::format("shmdt({})", hex_addr(a[0]));
+      return fmt::format(FMT_COMPILE("shmdt({})"), hex_addr(a[0]));
     case Syscall::kNone:
       break;
   }
@@ -162,7 +166,7 @@ std::string call_text(const event::Event& e, const std::string& fd_path) {
 }
 
 std::string result_text(const event::Event& e) {
-  if (e.failed()) return fmt::format("= -1 {}", errno_name(e.error_number()));
+  if (e.failed()) return fmt::format(FMT_COMPILE("= -1 {}"), errno_name(e.error_number()));
   switch (e.syscall) {
     case Syscall::kMmap:
     case Syscall::kMremap:
@@ -170,7 +174,7 @@ std::string result_text(const event::Event& e) {
     case Syscall::kBrk:
       return "= " + hex_addr(static_cast<uint64_t>(e.ret));
     default:
-      return fmt::format("= {}", e.ret);
+      return fmt::format(FMT_COMPILE("= {}"), e.ret);
   }
 }
 
@@ -180,51 +184,55 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
   uint64_t when = e.kind == Kind::kSyscall ? e.enter_ns : e.exit_ns;
   std::string time;
   if (e.kind == Kind::kLost) {
-    time = paint(c, Style::kTime, fmt::format("{:15} {:>10}", "", ""));
+    time = paint(c, Style::kTime, fmt::format(FMT_COMPILE("{:15} {:>10}"), "", ""));
   } else {
     time = paint(c, Style::kTime,
-                 fmt::format("{} {:10.6f}", clock_time_us(clock.wall_ns(when)),
+                 fmt::format(FMT_COMPILE("{} {:10.6f}"), clock_time_us(clock.wall_ns(when)),
                              clock.seconds_since_start(when)));
   }
-  std::string who = paint(c, Style::kProcess, fmt::format("{}[{}/{}]", e.comm, e.pid, e.tid));
+  std::string who =
+      paint(c, Style::kProcess, fmt::format(FMT_COMPILE("{}[{}/{}]"), e.comm, e.pid, e.tid));
 
   std::string line;
   switch (e.kind) {
     case Kind::kSyscall: {
       std::string result = result_text(e);
-      line = fmt::format(
-          "{} {} {} {} <{}>", time, who, paint(c, Style::kSyscall, call_text(e, view.fd_path)),
-          e.failed() ? paint(c, Style::kError, result) : result, latency_text(e.latency_ns()));
+      line = fmt::format(FMT_COMPILE("{} {} {} {} <{}>"), time, who,
+                         paint(c, Style::kSyscall, call_text(e, view.fd_path)),
+                         e.failed() ? paint(c, Style::kError, result) : result,
+                         latency_text(e.latency_ns()));
       break;
     }
     case Kind::kFork:
-      line = fmt::format("{} {} {} child {}{}", time, who, paint(c, Style::kSyscall, "fork"),
-                         e.child_pid,
+      line = fmt::format(FMT_COMPILE("{} {} {} child {}{}"), time, who,
+                         paint(c, Style::kSyscall, "fork"), e.child_pid,
                          e.flags & MT_F_THREAD_SHARED_VM ? " (shares memory: CLONE_VM)" : "");
       break;
     case Kind::kThread:
-      line = fmt::format("{} {} {} tid {}", time, who, paint(c, Style::kSyscall, "thread"),
-                         e.child_tid);
+      line = fmt::format(FMT_COMPILE("{} {} {} tid {}"), time, who,
+                         paint(c, Style::kSyscall, "thread"), e.child_tid);
       break;
     case Kind::kExec:
-      line = fmt::format("{} {} {} {}", time, who, paint(c, Style::kSyscall, "exec"), e.filename);
+      line = fmt::format(FMT_COMPILE("{} {} {} {}"), time, who, paint(c, Style::kSyscall, "exec"),
+                         e.filename);
       break;
     case Kind::kExit:
-      line = fmt::format("{} {} {} {}", time, who, paint(c, Style::kSyscall, "exit"),
+      line = fmt::format(FMT_COMPILE("{} {} {} {}"), time, who, paint(c, Style::kSyscall, "exit"),
                          exit_status_text(e.exit_code));
       break;
     case Kind::kExitMmap:
-      line = fmt::format("{} {} {} address space {:#x} released", time, who,
+      line = fmt::format(FMT_COMPILE("{} {} {} address space {:#x} released"), time, who,
                          paint(c, Style::kSyscall, "exit_mmap"), e.child_mm);
       break;
     case Kind::kLayout:
       return "";  // internal: feeds the engine, not the log
     case Kind::kLost: {
-      line = fmt::format("{} {}", time,
-                         paint(c, Style::kError,
-                               fmt::format("LOST {} events (ring buffer full: {}); raise "
-                                           "--ringbuf-size",
-                                           e.lost_total, loss_breakdown(e.lost))));
+      line =
+          fmt::format(FMT_COMPILE("{} {}"), time,
+                      paint(c, Style::kError,
+                            fmt::format(FMT_COMPILE("LOST {} events (ring buffer full: {}); raise "
+                                                    "--ringbuf-size"),
+                                        e.lost_total, loss_breakdown(e.lost))));
       break;
     }
   }
@@ -238,7 +246,8 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
       const auto& f = frames[i];
       stack_line += i == first ? " " : " < ";
       stack_line += f.to_string();
-      if (!f.module.empty() && f.symbol.size()) stack_line += fmt::format(" ({})", f.module);
+      if (!f.module.empty() && f.symbol.size())
+        stack_line += fmt::format(FMT_COMPILE(" ({})"), f.module);
     }
     out += cut(paint(c, Style::kDim, stack_line), style.width) + "\n";
   }

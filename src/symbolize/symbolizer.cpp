@@ -1,5 +1,6 @@
 #include "symbolize/symbolizer.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace maptrail::symbolize {
@@ -18,9 +19,10 @@ Symbolizer::Symbolizer()
                        "libdl.so", "libjemalloc", "libtcmalloc", "libmimalloc", "ld.so"} {}
 
 std::string Frame::to_string() const {
-  if (!symbol.empty()) return offset ? fmt::format("{}+{:#x}", symbol, offset) : symbol;
-  if (!module.empty()) return fmt::format("{}+{:#x}", module, offset);
-  return fmt::format("{:#x}", addr);
+  if (!symbol.empty())
+    return offset ? fmt::format(FMT_COMPILE("{}+{:#x}"), symbol, offset) : symbol;
+  if (!module.empty()) return fmt::format(FMT_COMPILE("{}+{:#x}"), module, offset);
+  return fmt::format(FMT_COMPILE("{:#x}"), addr);
 }
 
 bool Symbolizer::is_runtime(const Frame& frame) const {
