@@ -36,9 +36,10 @@
 # probes record /pid == cpid || @tree[pid]/. storm and mallocs keep the plain /pid == cpid/.
 # Variants (LIST: comma-separated names; default all, untraced is always run):
 #   untraced         the workload alone
-#   maptrail-dwarf   maptrail trace -o /dev/null -- CMD            (default stacks: dwarf)
-#   maptrail-fp      maptrail trace -o /dev/null --stack fp -- CMD
-#   maptrail-none    maptrail trace -o /dev/null --stack none -- CMD
+#   maptrail-dwarf   maptrail trace -o FILE -- CMD            (default stacks: dwarf)
+#   maptrail-fp      maptrail trace -o FILE --stack fp -- CMD
+#   maptrail-none    maptrail trace -o FILE --stack none -- CMD
+#                    (FILE: the live log, in the temporary directory, like strace's -o)
 #   maptrail-daemon  CMD while a "maptrail daemon" traces every process
 #   bpftrace         bpftrace -c CMD, one printf per sys_exit of mmap munmap brk mprotect
 #                    mremap madvise of the workload; bpftrace-ustack adds ustack
@@ -363,11 +364,13 @@ variant_cmd() {
   kind=none
   case $1 in
     untraced) cmd=("${work[@]}") ;;
-    maptrail-dwarf) kind=maptrail; cmd=("${maptrail[@]}" trace -o /dev/null -- "${work[@]}") ;;
+    maptrail-dwarf) kind=maptrail; cmd=("${maptrail[@]}" trace -o "$tmp/trace.log" -- "${work[@]}") ;;
     maptrail-fp)
-      kind=maptrail; cmd=("${maptrail[@]}" trace -o /dev/null --stack fp -- "${work[@]}") ;;
+      kind=maptrail
+      cmd=("${maptrail[@]}" trace -o "$tmp/trace.log" --stack fp -- "${work[@]}") ;;
     maptrail-none)
-      kind=maptrail; cmd=("${maptrail[@]}" trace -o /dev/null --stack none -- "${work[@]}") ;;
+      kind=maptrail
+      cmd=("${maptrail[@]}" trace -o "$tmp/trace.log" --stack none -- "${work[@]}") ;;
     maptrail-daemon) kind=daemon; cmd=("${work[@]}") ;;
     bpftrace|bpftrace-ustack)
       kind=bpftrace; trace=$tmp/trace.bt.txt
