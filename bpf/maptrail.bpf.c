@@ -142,7 +142,10 @@ static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
   h->pid = id >> 32;
   h->tid = (__u32)id;
   h->mm = (__u64)task->mm;
-  bpf_get_current_comm(h->comm, sizeof(h->comm));
+  /* read in place through the BTF task, not with bpf_get_current_comm's locked copy */
+  __u64* comm = (__u64*)task->comm;
+  ((__u64*)h->comm)[0] = comm[0];
+  ((__u64*)h->comm)[1] = comm[1];
 }
 
 /* ---------------------------------------------------------------- syscall entry */
