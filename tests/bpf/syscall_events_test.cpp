@@ -31,6 +31,13 @@ using event::Syscall;
 
 constexpr uint64_t kPage = 4096;
 
+// A layout as /proc/PID/maps prints it: a mismatch reads as a diff of maps lines.
+std::string maps_text(const std::vector<model::Vma>& vmas) {
+  std::string out;
+  for (const auto& v : vmas) out += model::format_maps_line(v) + "\n";
+  return out;
+}
+
 std::string own_comm() {
   std::ifstream in("/proc/self/comm");
   std::string comm;
@@ -113,10 +120,7 @@ class SyscallEvents : public ::testing::Test {
     }
     std::vector<model::Vma> got;
     for (const auto& w : e.vmas) got.push_back(event::to_proc_vma(w, e));
-    std::string expected_text, got_text;
-    for (const auto& v : expected) expected_text += model::format_maps_line(v) + "\n";
-    for (const auto& v : got) got_text += model::format_maps_line(v) + "\n";
-    EXPECT_EQ(got_text, expected_text);
+    EXPECT_EQ(maps_text(got), maps_text(expected));
   }
 
   std::vector<model::Vma> maps_now() {
@@ -621,11 +625,6 @@ TEST_F(SyscallEvents, WindowsReplayedOnTheLayoutBeforeGiveTheLayoutAfter) {
     }
     return out;
   };
-  auto text = [](const std::vector<model::Vma>& vmas) {
-    std::string out;
-    for (const auto& v : vmas) out += model::format_maps_line(v) + "\n";
-    return out;
-  };
 
   struct Step {
     const char* what;
@@ -721,7 +720,7 @@ TEST_F(SyscallEvents, WindowsReplayedOnTheLayoutBeforeGiveTheLayoutAfter) {
       }
       ASSERT_TRUE(space.replace_window(r.lo, r.hi, in_range));
     }
-    EXPECT_EQ(text(inside(space.vmas())), text(inside(after)));
+    EXPECT_EQ(maps_text(inside(space.vmas())), maps_text(inside(after)));
   }
   munmap(region, kPages * kPage);
   close(fd);
