@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The daemon's cost when nothing happens: CPU time and wake-ups (voluntary context switches,
-# all its threads)
+# The daemon's cost when nothing happens: CPU time, wake-ups (voluntary context switches,
+# all its threads) and the events it received
 # over a quiet interval, for a daemon tracing one sleeping process (-p) and one tracing every
 # process, and for one tracing every process while 1,000 idle processes it has modelled
 # (started after it, so it saw their exec) are alive.
@@ -20,7 +20,7 @@ while (($#)); do
 done
 maptrail=$build/maptrail
 [[ -x $maptrail ]] || { echo "$maptrail not found: build first (tools/setup.sh)" >&2; exit 2; }
-hz=$(getconf CLK_TCK)
+export BENCH_DIR=$repo/tools/bench
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 
@@ -32,30 +32,51 @@ measure() {  # name, spawn count, daemon args...
   local sleepers=()
   for ((i = 0; i < spawn; i++)); do sleep 3600 & sleepers+=($!); done
   sleep $((spawn ? 5 : 2))  # let start-up (and the spawned execs) settle
-  local spaces
-  spaces=$(python3 -c "
-import sys
-sys.path.insert(0, '$repo/tools/bench')
+  # The window is sampled by one python process that starts, settles, and then spawns
+  # nothing: with every process traced, a `sleep` or `awk` run inside the window would be
+  # mapping activity the daemon must (and does) wake for, not idle cost.
+  local row
+  row=$(python3 - "$pid" "$dir/sock" "$seconds" <<'PY'
+import glob, os, sys, time
+sys.path.insert(0, os.path.join(os.environ["BENCH_DIR"]))
 from daemon_client import ask
-print(ask('$dir/sock', {'op': 'status'})['spaces'])")
-  read -r t0 < <(awk '{print $14 + $15}' "/proc/$pid/stat")
-  c0=$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}')
-  sleep "$seconds"
-  read -r t1 < <(awk '{print $14 + $15}' "/proc/$pid/stat")
-  c1=$(cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {n += $2} END {print n}')
-  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
- kill -TERM "$pid"; wait "$pid" || true
+pid, sock, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+hz = os.sysconf("SC_CLK_TCK")
+def cpu_ticks():
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+def wakeups():
+    n = 0
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        for line in open(status):
+            if line.startswith("voluntary_ctxt_switches"):
+                n += int(line.split()[1])
+    return n
+ask(sock, {"op": "status"})  # the first request grows this interpreter's heap: an event
+time.sleep(3)  # those events reach the daemon, and its reader's short polls after them end
+before = ask(sock, {"op": "status"})
+time.sleep(3)
+t0, c0 = cpu_ticks(), wakeups()
+time.sleep(seconds)
+t1, c1 = cpu_ticks(), wakeups()
+after = ask(sock, {"op": "status"})
+print(before["spaces"], 100 * (t1 - t0) / hz / seconds, (c1 - c0) / seconds,
+      after["events"] - before["events"])
+PY
+)
+  read -r spaces cpu rate events <<<"$row"
+  rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+  kill -TERM "$pid"; wait "$pid" || true
   if ((${#sleepers[@]})); then
     kill "${sleepers[@]}" 2>/dev/null || true
     wait "${sleepers[@]}" 2>/dev/null || true
   fi
-  python3 -c "
-t = ($t1 - $t0) / $hz; s = $seconds
-print(f'| $name | $spaces | {100 * t / s:.3f}% | {($c1 - $c0) / s:.1f} | {$rss / 1024:.1f} MiB |')"
+  printf '| %s | %s | %.3f%% | %.1f | %s | %s MiB |\n' "$name" "$spaces" "$cpu" "$rate" \
+    "$events" "$rss"
 }
 
-echo "| daemon | address spaces modelled | CPU while idle | wake-ups/s | RSS |"
-echo "|---|---:|---:|---:|---:|"
+echo "| daemon | address spaces modelled | CPU while idle | wake-ups/s | events in the window | RSS |"
+echo "|---|---:|---:|---:|---:|---:|"
 sleep 600 & sleeper=$!
 measure "-p (one sleeping process)" 0 -p "$sleeper"
 measure "all processes" 0
