@@ -173,16 +173,21 @@ struct mt_task_event {
   char filename[MT_FILENAME_MAX]; /* exec: the path as given to execve */
 };
 
-/* A thread's current call, in the pending_calls map keyed by thread id; syscall is
- * MT_SYS_NONE between calls. User space reads it to know whether a process is in the middle
- * of changing its mappings. */
+/* A thread's current call: in its slot of the pending_slots array (index tid & mask), or in
+ * the pending_calls hash keyed by thread id when another thread's call holds that slot;
+ * syscall is MT_SYS_NONE between calls. The arguments are not kept: at exit they are still
+ * in the saved user registers. User space reads the slots to know whether a process is in
+ * the middle of changing its mappings. */
 struct mt_pending_call {
-  __u64 args[MT_MAX_ARGS];
   __u64 enter_ns;
   __u64 aux; /* brk: the break before the call; shmdt: end of the segment's VMA */
   __u32 syscall;
   __u32 tgid;
+  __u32 tid;
+  __u32 pad;
 };
+
+#define MT_PENDING_SLOTS 32768 /* a power of two */
 
 /* Biggest possible syscall record: bounds the per-CPU scratch buffer (frames and a stack
  * copy are never both present). */
@@ -203,7 +208,7 @@ MT_STATIC_ASSERT(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_vma) == 56, "mt_vma ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_range) == 16, "mt_range ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8 + 8, "syscall ABI");
-MT_STATIC_ASSERT(sizeof(struct mt_pending_call) == 72, "pending ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_pending_call) == 32, "pending ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
 
 #endif /* MAPTRAIL_EVENTS_H */

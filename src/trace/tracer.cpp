@@ -19,6 +19,7 @@
 #include "maptrail.skel.h"
 #include "trace/kallsyms.h"
 #include "trace/preflight.h"
+#include "util/mapped_region.h"
 
 namespace maptrail::trace {
 
@@ -63,6 +64,7 @@ struct Tracer::Impl {
   std::unique_ptr<maptrail_bpf, SkeletonDeleter> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+  MappedRegion pending_slots;  // the pending_slots array, read-only
 
   // Detaching one tracepoint waits for an RCU grace period (~70 ms here); thirty of them in
   // a row would make every exit take seconds. Grace periods overlap when the detaches run
@@ -270,6 +272,11 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
       return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
     impl->links.emplace_back(link);
   }
+  size_t slots_size = sizeof(mt_pending_call) * MT_PENDING_SLOTS;
+  impl->pending_slots = MappedRegion(
+      mmap(nullptr, slots_size, PROT_READ, MAP_SHARED, bpf_map__fd(skel->maps.pending_slots), 0),
+      slots_size);
+  if (!impl->pending_slots.valid()) return Error::from_errno("mapping the pending_slots array");
   impl->ncpus = libbpf_num_possible_cpus();
   auto tracer = std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
   tracer->impl_->ring.reset(
@@ -337,6 +344,11 @@ Result<uint64_t> Tracer::mm_of(pid_t pid) const {
 }
 
 bool Tracer::in_flight(pid_t pid) const {
+  // A slot being written as it is read can only make a verification skip or go ahead one
+  // round early or late: the verifier asks again on its next round.
+  const auto* slots = static_cast<const volatile mt_pending_call*>(impl_->pending_slots.get());
+  for (size_t i = 0; i < MT_PENDING_SLOTS; i++)
+    if (slots[i].tgid == uint32_t(pid) && slots[i].syscall != MT_SYS_NONE) return true;
   int fd = bpf_map__fd(impl_->skel->maps.pending_calls);
   uint32_t key, next;
   uint32_t* prev = nullptr;

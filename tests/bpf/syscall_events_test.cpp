@@ -2,10 +2,14 @@
 // it produced, including that the post-call window equals /proc/self/maps over that range.
 #include <fcntl.h>
 #include <linux/mman.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -14,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -22,6 +27,7 @@
 #include "model/vma.h"
 #include "procfs/maps.h"
 #include "symbolize/stack.h"
+#include "util/unique_fd.h"
 
 namespace maptrail::testing {
 namespace {
@@ -725,6 +731,55 @@ TEST_F(SyscallEvents, WindowsReplayedOnTheLayoutBeforeGiveTheLayoutAfter) {
   munmap(region, kPages * kPage);
   close(fd);
   unlink(path);
+}
+
+// The verifier skips a process while one of its mapping calls is between entry and exit:
+// hold a madvise(MADV_POPULATE_READ) inside the kernel on a userfaultfd fault, and release it.
+TEST_F(SyscallEvents, InFlightWhileACallIsInsideTheKernelAndNotAfter) {
+  UniqueFd uffd(int(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  ASSERT_TRUE(uffd.valid()) << "userfaultfd: " << strerror(errno);
+  uffdio_api api{};
+  api.api = UFFD_API;
+  ASSERT_EQ(ioctl(uffd.get(), UFFDIO_API, &api), 0) << strerror(errno);
+  char* p = static_cast<char*>(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  uffdio_register reg{};
+  reg.range = {uint64_t(uintptr_t(p)), kPage};
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  ASSERT_EQ(ioctl(uffd.get(), UFFDIO_REGISTER, &reg), 0) << strerror(errno);
+
+  EXPECT_FALSE(session_->tracer().in_flight(getpid()));
+  int populate_rc = -1;
+  pid_t populate_tid = 0;
+  std::thread populate([&] {
+    populate_tid = current_tid();
+    populate_rc = madvise(p, kPage, MADV_POPULATE_READ);
+  });
+  // The fault message proves the thread is waiting inside its madvise.
+  pollfd ready{uffd.get(), POLLIN, 0};
+  bool faulted = poll(&ready, 1, 5000) == 1;
+  EXPECT_TRUE(faulted) << "no userfaultfd fault from MADV_POPULATE_READ";
+  if (faulted) {
+    EXPECT_TRUE(session_->tracer().in_flight(getpid()));
+  }
+  EXPECT_FALSE(session_->tracer().in_flight(getpid() + 1000000));  // no such process
+
+  uffdio_zeropage zero{};
+  zero.range = {uint64_t(uintptr_t(p)), kPage};
+  EXPECT_EQ(ioctl(uffd.get(), UFFDIO_ZEROPAGE, &zero), 0) << strerror(errno);
+  populate.join();
+  EXPECT_EQ(populate_rc, 0) << strerror(errno);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMadvise && e.tid == uint32_t(populate_tid);
+  });
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->args[0], uint64_t(uintptr_t(p)));
+  EXPECT_EQ(e->args[1], kPage);
+  EXPECT_EQ(e->args[2], uint64_t(MADV_POPULATE_READ));
+  EXPECT_EQ(e->ret, 0);
+  EXPECT_FALSE(session_->tracer().in_flight(getpid()));
+  munmap(p, kPage);
 }
 
 }  // namespace
