@@ -145,12 +145,12 @@ static __always_inline __u64 wakeup_flag_reserved(__u64 size) {
   return wakeup_flag_between(avail > size ? avail - size : 0, avail);
 }
 
-static __always_inline void fill_header(struct mt_event_header* h, __u8 kind) {
-  __u64 id = bpf_get_current_pid_tgid();
-  struct task_struct* task = bpf_get_current_task_btf();
+/* Ids, mm and comm read in place through the current task's BTF pointer: no helper calls. */
+static __always_inline void fill_header(struct mt_event_header* h, __u8 kind,
+                                        struct task_struct* task) {
   h->kind = kind;
-  h->pid = id >> 32;
-  h->tid = (__u32)id;
+  h->pid = task->tgid;
+  h->tid = task->pid;
   h->mm = (__u64)task->mm;
   /* read in place through the BTF task, not with bpf_get_current_comm's locked copy */
   __u64* comm = (__u64*)task->comm;
@@ -254,8 +254,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs* regs, long nr) {
   struct task_struct* task = bpf_get_current_task_btf();
   __u32 sys = current_traced_syscall(task, nr);
   if (sys == MT_SYS_NONE) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32, tid = (__u32)id;
+  __u32 tgid = task->tgid, tid = task->pid;
   struct mt_pending_call* slot = own_slot(tid);
   if (!traced_before(slot, tid, tgid) && !is_traced(tgid)) return 0;
 
@@ -682,7 +681,7 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
     want = unread > ring_size / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
     e->h.flags |= MT_F_STACK_SHORTENED;
   }
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  __u32 tid = e->h.tid;
   __u64* top = bpf_map_lookup_elem(&stack_tops, &tid);
   if (top && *top > sp) {
     __u64 used = *top - sp;
@@ -718,7 +717,7 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
 
 static __always_inline int on_exit(void* ctx, long ret, struct task_struct* task,
                                    struct pt_regs* regs) {
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
+  __u32 tid = task->pid;
   struct mt_pending_call* call = find_pending(tid);
   if (!call) return 0;
 
@@ -727,7 +726,7 @@ static __always_inline int on_exit(void* ctx, long ret, struct task_struct* task
   if (!rec) goto out;
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->h, MT_EV_SYSCALL);
+  fill_header(&e->h, MT_EV_SYSCALL, task);
   __u32 sys = call->syscall;
   e->h.syscall = sys;
   e->h.enter_ns = call->enter_ns;
@@ -912,7 +911,7 @@ static __always_inline struct mt_task_event* reserve_task_event(__u8 kind) {
     return NULL;
   }
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->h, kind);
+  fill_header(&e->h, kind, bpf_get_current_task_btf());
   e->h.size = sizeof(*e);
   e->h.enter_ns = e->h.exit_ns = bpf_ktime_get_ns();
   return e;
@@ -958,7 +957,7 @@ static __always_inline void emit_exec_layout(struct task_struct* task) {
   if (!rec) return;
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->h, MT_EV_LAYOUT);
+  fill_header(&e->h, MT_EV_LAYOUT, task);
   e->h.enter_ns = e->h.exit_ns = bpf_ktime_get_ns();
   struct mm_struct* mm = task->mm;
   if (!mm) return;
