@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include <string_view>
+
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
@@ -44,7 +46,7 @@ std::string exit_status_text(int status) {
 
 // Display columns of text: ANSI escapes take none, a UTF-8 sequence takes one.
 template <class F>
-void for_each_column(const std::string& text, F&& visit) {
+void for_each_column(std::string_view text, F&& visit) {
   bool in_escape = false;
   size_t column = 0;
   for (size_t i = 0; i < text.size(); i++) {
@@ -64,6 +66,7 @@ void for_each_column(const std::string& text, F&& visit) {
 
 // Cuts a line at `width` columns, marking the cut.
 std::string cut(std::string line, size_t width) {
+  if (line.size() < width) return line;  // no more columns than bytes: it fits
   size_t cut_at = std::string::npos;
   for_each_column(line, [&](size_t i, size_t column) {
     if (column + 1 < width) return true;
@@ -79,12 +82,15 @@ std::string cut(std::string line, size_t width) {
 
 // Breaks a line at spaces so that no piece is wider than `width`; continuation lines are
 // indented. Nothing is dropped: the result of a call matters more than fitting one line.
-std::string wrap(const std::string& line, size_t width, const std::string& indent) {
-  std::string out;
-  size_t begin = 0;
+// Appends to `out`.
+void wrap(std::string_view line, size_t width, std::string_view indent, std::string& out) {
   size_t budget = width;
   while (true) {
-    std::string rest = line.substr(begin);
+    std::string_view rest = line;
+    if (rest.size() <= budget) {  // no more columns than bytes: it fits
+      out += rest;
+      return;
+    }
     size_t last_space = std::string::npos, overflow = std::string::npos;
     for_each_column(rest, [&](size_t i, size_t column) {
       if (column >= budget) {
@@ -96,19 +102,23 @@ std::string wrap(const std::string& line, size_t width, const std::string& inden
     });
     if (overflow == std::string::npos) {
       out += rest;
-      return out;
+      return;
     }
+    size_t taken;
     if (last_space == std::string::npos) {
       // One word longer than the line (a long path): break inside it.
-      out += rest.substr(0, overflow) + "\n" + indent;
-      begin += overflow;
+      out += rest.substr(0, overflow);
+      taken = overflow;
     } else {
       // The result reads best on a line of its own than cut in the middle of the arguments.
       size_t result = rest.rfind(" = ", overflow);
       if (result != std::string::npos && result > 0) last_space = result;
-      out += rest.substr(0, last_space) + "\n" + indent;
-      begin += last_space + 1;
+      out += rest.substr(0, last_space);
+      taken = last_space + 1;
     }
+    out += '\n';
+    out += indent;
+    line.remove_prefix(taken);
     budget = width - indent.size();
   }
 }
@@ -236,12 +246,16 @@ std::string log_text(const EventView& view, const TraceClock& clock, const TextS
       break;
     }
   }
-  std::string out = wrap(line, style.width, "      ") + "\n";
+  std::string out;
+  out.reserve(line.size() + 64);
+  wrap(line, style.width, "      ", out);
+  out += '\n';
 
   const auto& frames = view.stack.frames;
   if (e.kind == Kind::kSyscall && !frames.empty()) {
     size_t first = view.stack.caller >= 0 ? size_t(view.stack.caller) : 0;
     std::string stack_line = "    by";
+    stack_line.reserve(256);
     for (size_t i = first; i < frames.size() && i < first + style.caller_frames; i++) {
       const auto& f = frames[i];
       stack_line += i == first ? " " : " < ";
