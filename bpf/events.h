@@ -174,20 +174,24 @@ struct mt_task_event {
 };
 
 /* A thread's current call: in its slot of the pending_slots array (index tid & mask), or in
- * the pending_calls hash keyed by thread id when another thread's call holds that slot;
- * syscall is MT_SYS_NONE between calls. The arguments are not kept: at exit they are still
- * in the saved user registers. User space reads the slots to know whether a process is in
- * the middle of changing its mappings. */
+ * the pending_calls hash keyed by thread id when another thread's call holds that slot.
+ * `owner` is the thread id (high half) and the call (low half, MT_SYS_NONE between calls)
+ * in one word, so that a slot is claimed with one compare-and-exchange. The arguments are
+ * not kept: at exit they are still in the saved user registers. User space reads the slots
+ * to know whether a process is in the middle of changing its mappings. */
 struct mt_pending_call {
   __u64 enter_ns;
   __u64 aux; /* brk: the break before the call; shmdt: end of the segment's VMA */
-  __u32 syscall;
+  __u64 owner;
   __u32 tgid;
-  __u32 tid;
   __u32 pad;
 };
 
-#define MT_PENDING_SLOTS 32768 /* a power of two */
+#define MT_OWNER(tid, syscall) (((__u64)(tid) << 32) | (__u32)(syscall))
+#define MT_OWNER_TID(owner) ((__u32)((owner) >> 32))
+#define MT_OWNER_SYSCALL(owner) ((__u32)(owner))
+
+#define MT_PENDING_SLOTS 32768 /* the default; a power of two */
 
 /* Biggest possible syscall record: bounds the per-CPU scratch buffer (frames and a stack
  * copy are never both present). */

@@ -33,6 +33,7 @@ const volatile __u32 self_tgid = 0;
 const volatile __u32 stack_mode = MT_STACK_FP;
 const volatile __u32 stack_copy_bytes = 8192; /* at most MT_STACK_COPY_MAX */
 const volatile __u64 wakeup_bytes = 256 * 1024;
+const volatile __u32 pending_slot_mask = MT_PENDING_SLOTS - 1; /* pending_slots' size - 1 */
 /* Addresses of the dentry-naming callbacks of pseudo files whose names we rebuild (from
  * /proc/kallsyms; 0 leaves those names to user space). */
 const volatile __u64 simple_dname_addr = 0;
@@ -57,14 +58,14 @@ struct {
  * array is mmapable so that user space scans it without a system call per slot. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, MT_PENDING_SLOTS);
+  __uint(max_entries, MT_PENDING_SLOTS); /* resized by user space before load */
   __uint(map_flags, BPF_F_MMAPABLE);
   __type(key, __u32);
   __type(value, struct mt_pending_call);
 } pending_slots SEC(".maps");
 
 /* Calls of threads whose slot another thread's call was holding (thread ids equal modulo
- * MT_PENDING_SLOTS), by thread id; entries are deleted when their thread exits. */
+ * the number of slots), by thread id; entries are deleted when their thread exits. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 8192);
@@ -161,49 +162,59 @@ static __always_inline void fill_header(struct mt_event_header* h, __u8 kind,
 /* ---------------------------------------------------------------- syscall entry */
 
 static __always_inline struct mt_pending_call* own_slot(__u32 tid) {
-  __u32 index = tid & (MT_PENDING_SLOTS - 1);
+  __u32 index = tid & pending_slot_mask;
   return bpf_map_lookup_elem(&pending_slots, &index);
 }
 
-/* The thread's slot (passed in: entry has looked it up), or if another thread's call holds
- * it, an entry of the collision hash; if that is full the call is counted as lost. */
+/* Claims the thread's slot for `call` if no call holds it (whoever held it last), else
+ * records the call in the collision hash; if that is full the call is counted as lost. Two
+ * threads sharing a slot may enter at once on two CPUs: only one compare-and-exchange of
+ * the owner word succeeds. */
 static __always_inline void store_pending(__u32 tid, struct mt_pending_call* slot,
                                           struct mt_pending_call* call) {
-  if (slot && (slot->tid == tid || slot->syscall == MT_SYS_NONE)) {
-    *slot = *call;
-    return;
-  }
-  slot = bpf_map_lookup_elem(&pending_calls, &tid);
   if (slot) {
-    *slot = *call;
+    __u64 seen = slot->owner;
+    if (MT_OWNER_SYSCALL(seen) == MT_SYS_NONE &&
+        __sync_val_compare_and_swap(&slot->owner, seen, call->owner) == seen) {
+      slot->enter_ns = call->enter_ns;
+      slot->aux = call->aux;
+      slot->tgid = call->tgid;
+      return;
+    }
+  }
+  struct mt_pending_call* entry = bpf_map_lookup_elem(&pending_calls, &tid);
+  if (entry) {
+    *entry = *call;
     return;
   }
-  if (bpf_map_update_elem(&pending_calls, &tid, call, BPF_NOEXIST)) count_lost(call->syscall);
+  if (bpf_map_update_elem(&pending_calls, &tid, call, BPF_NOEXIST))
+    count_lost(MT_OWNER_SYSCALL(call->owner));
 }
 
-/* A slot keeps its thread's ids between calls and is cleared when the thread exits or
- * leaves its id at exec, so a live thread that finds its own ids there made a traced call
+/* A slot keeps the ids of its last owner between calls and is cleared when that thread exits
+ * or leaves its id at exec, so a live thread that finds its own ids there made a traced call
  * earlier; a traced process stays traced while it lives. That spares the traced_tgids hash
- * lookup on every call after a thread's first. */
+ * lookup on every call after a thread's first. (tgid is read apart from the owner word: a
+ * thread claiming the slot meanwhile can only make this say no.) */
 static __always_inline bool traced_before(struct mt_pending_call* slot, __u32 tid, __u32 tgid) {
-  return slot && slot->tid == tid && slot->tgid == tgid;
+  return slot && MT_OWNER_TID(slot->owner) == tid && slot->tgid == tgid;
 }
 
 static __always_inline void forget_thread(__u32 tid) {
   struct mt_pending_call* slot = own_slot(tid);
-  if (slot && slot->tid == tid) {
-    slot->syscall = MT_SYS_NONE;
-    slot->tid = 0;
-  }
+  if (slot) __sync_val_compare_and_swap(&slot->owner, MT_OWNER(tid, MT_SYS_NONE), 0);
   bpf_map_delete_elem(&pending_calls, &tid);
 }
 
 /* The thread's call in flight, or NULL. */
 static __always_inline struct mt_pending_call* find_pending(__u32 tid) {
   struct mt_pending_call* slot = own_slot(tid);
-  if (slot && slot->tid == tid && slot->syscall != MT_SYS_NONE) return slot;
+  if (slot) {
+    __u64 owner = slot->owner;
+    if (MT_OWNER_TID(owner) == tid && MT_OWNER_SYSCALL(owner) != MT_SYS_NONE) return slot;
+  }
   slot = bpf_map_lookup_elem(&pending_calls, &tid);
-  if (slot && slot->syscall != MT_SYS_NONE) return slot;
+  if (slot && MT_OWNER_SYSCALL(slot->owner) != MT_SYS_NONE) return slot;
   return NULL;
 }
 
@@ -259,9 +270,8 @@ int BPF_PROG(on_sys_enter, struct pt_regs* regs, long nr) {
   if (!traced_before(slot, tid, tgid) && !is_traced(tgid)) return 0;
 
   struct mt_pending_call call = {};
-  call.syscall = sys;
+  call.owner = MT_OWNER(tid, sys);
   call.tgid = tgid;
-  call.tid = tid;
   if (sys == MT_SYS_BRK) {
     struct mm_struct* mm = task->mm;
     call.aux = mm ? mm->brk : 0;
@@ -727,7 +737,7 @@ static __always_inline int on_exit(void* ctx, long ret, struct task_struct* task
   struct mt_syscall_event* e = (struct mt_syscall_event*)rec->data;
   __builtin_memset(e, 0, sizeof(*e));
   fill_header(&e->h, MT_EV_SYSCALL, task);
-  __u32 sys = call->syscall;
+  __u32 sys = MT_OWNER_SYSCALL(call->owner);
   e->h.syscall = sys;
   e->h.enter_ns = call->enter_ns;
   e->h.exit_ns = bpf_ktime_get_ns();
@@ -856,7 +866,7 @@ static __always_inline int on_exit(void* ctx, long ret, struct task_struct* task
     submit_window_record(rec, &st, sys);
 
 out:
-  call->syscall = MT_SYS_NONE;
+  call->owner = MT_OWNER(tid, MT_SYS_NONE); /* only the owner changes a slot a call holds */
   return 0;
 }
 

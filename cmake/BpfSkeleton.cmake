@@ -51,7 +51,8 @@ function(maptrail_bpf_skeleton target source)
   endif()
   add_custom_command(
     OUTPUT ${_obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${_arch} -Wall -Werror
+    # -mcpu=v3: atomic compare-and-exchange (claiming a pending-call slot)
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${_arch} -Wall -Werror
             -I${_bpf_gen_dir} -I${_src_dir} -MD -MF ${_dep} -c ${_src} -o ${_obj}
     DEPFILE ${_dep}
     DEPENDS ${_src} maptrail_vmlinux_h ${_bpf_gen_dir}/vmlinux.h

@@ -65,6 +65,7 @@ struct Tracer::Impl {
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
   MappedRegion pending_slots;  // the pending_slots array, read-only
+  uint32_t pending_slot_count = 0;
 
   // Detaching one tracepoint waits for an RCU grace period (~70 ms here); thirty of them in
   // a row would make every exit take seconds. Grace periods overlap when the detaches run
@@ -252,6 +253,13 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   skel->rodata->wakeup_bytes = std::max<uint64_t>(ring_size / 8, 256);
   if (int err = bpf_map__set_max_entries(skel->maps.events, ring_size))
     return libbpf_error("sizing the ring buffer", -err);
+  uint32_t slots = options.pending_slots;
+  if (slots == 0 || (slots & (slots - 1)))
+    return Error{EINVAL, fmt::format("pending_slots must be a power of two, not {}", slots)};
+  impl->pending_slot_count = slots;
+  skel->rodata->pending_slot_mask = slots - 1;
+  if (int err = bpf_map__set_max_entries(skel->maps.pending_slots, slots))
+    return libbpf_error("sizing the pending call slots", -err);
 
   if (int err = maptrail_bpf__load(skel))
     return libbpf_error("loading maptrail's BPF programs (the kernel verifier refused them)", -err);
@@ -272,7 +280,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
       return libbpf_error(fmt::format("attaching {}", bpf_program__section_name(prog)), errno);
     impl->links.emplace_back(link);
   }
-  size_t slots_size = sizeof(mt_pending_call) * MT_PENDING_SLOTS;
+  size_t slots_size = sizeof(mt_pending_call) * impl->pending_slot_count;
   impl->pending_slots = MappedRegion(
       mmap(nullptr, slots_size, PROT_READ, MAP_SHARED, bpf_map__fd(skel->maps.pending_slots), 0),
       slots_size);
@@ -344,18 +352,21 @@ Result<uint64_t> Tracer::mm_of(pid_t pid) const {
 }
 
 bool Tracer::in_flight(pid_t pid) const {
-  // A slot being written as it is read can only make a verification skip or go ahead one
-  // round early or late: the verifier asks again on its next round.
+  // A slot is claimed and its tgid written by the entry program, before the call can change
+  // anything: a change the caller already saw in /proc belongs to a call whose slot reads
+  // whole here. A slot claimed while it is read may show the previous owner's tgid: at
+  // worst a verification is retried.
   const auto* slots = static_cast<const volatile mt_pending_call*>(impl_->pending_slots.get());
-  for (size_t i = 0; i < MT_PENDING_SLOTS; i++)
-    if (slots[i].tgid == uint32_t(pid) && slots[i].syscall != MT_SYS_NONE) return true;
+  for (size_t i = 0; i < impl_->pending_slot_count; i++)
+    if (MT_OWNER_SYSCALL(slots[i].owner) != MT_SYS_NONE && slots[i].tgid == uint32_t(pid))
+      return true;
   int fd = bpf_map__fd(impl_->skel->maps.pending_calls);
   uint32_t key, next;
   uint32_t* prev = nullptr;
   mt_pending_call call;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
     if (bpf_map_lookup_elem(fd, &next, &call) == 0 && call.tgid == uint32_t(pid) &&
-        call.syscall != MT_SYS_NONE)
+        MT_OWNER_SYSCALL(call.owner) != MT_SYS_NONE)
       return true;
     key = next;
     prev = &key;

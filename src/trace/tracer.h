@@ -38,6 +38,9 @@ struct TracerOptions {
   // Longest wait of the ring reader when no record comes (a record written without a
   // wake-up waits at most this long to be seen).
   int idle_poll_ms = 100;
+  // Slots for calls in flight, indexed by thread id modulo their number (a power of two);
+  // threads whose slot another call holds use a small hash. Tests shrink it to force that.
+  uint32_t pending_slots = MT_PENDING_SLOTS;
 };
 
 class Tracer {

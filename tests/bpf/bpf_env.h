@@ -36,12 +36,20 @@ inline pid_t current_tid() {
 // Traces a set of processes (by default the test process itself) with the real programs.
 class TraceSession {
  public:
-  explicit TraceSession(std::vector<pid_t> pids = {getpid()}, uint64_t ringbuf = 16 << 20,
-                        uint32_t stack_mode = MT_STACK_COPY) {
+  static trace::TracerOptions options_for(std::vector<pid_t> pids = {getpid()},
+                                          uint64_t ringbuf = 16 << 20,
+                                          uint32_t stack_mode = MT_STACK_COPY) {
     trace::TracerOptions options;
     options.pids = std::move(pids);
     options.ringbuf_bytes = ringbuf;
     options.stack.mode = stack_mode;
+    return options;
+  }
+  explicit TraceSession(std::vector<pid_t> pids = {getpid()}, uint64_t ringbuf = 16 << 20,
+                        uint32_t stack_mode = MT_STACK_COPY)
+      : TraceSession(options_for(std::move(pids), ringbuf, stack_mode), Options{}) {}
+  struct Options {};  // tag: a brace list of pids must not read as TracerOptions
+  TraceSession(const trace::TracerOptions& options, Options) {
     auto started = trace::Tracer::start(options);
     if (!started) {
       error_ = started.error().message;
