@@ -53,6 +53,15 @@ for wl in storm-touch storm-2threads; do
     | demote 2 >>"$out/suite.md"
   echo >>"$out/suite.md"
 done
+step "maptrail alone on the storm (more runs: the --stack none target is within the noise of 5)"
+{
+  echo "### maptrail alone on the storm, 15 alternated runs (log to a file)"
+  echo
+  "$repo/tools/bench/overhead.sh" --build "$build" --runs 15 --iterations "$iterations" \
+    --storm-args "--touch" --no-default-variants --variant "dwarf:-o $out/alone.log" \
+    --variant "none:--stack none -o $out/alone.log" | sed 1d | demote 2
+} >>"$out/suite.md"
+echo >>"$out/suite.md"
 step "strace -k (a shorter storm: ~290x per call)"
 "$repo/tools/bench/peers.sh" --build "$build" --runs "$runs" --iterations 5000 \
   --workload storm-touch --variants "strace-k" | demote 2 >>"$out/suite.md"
