@@ -52,10 +52,10 @@ struct {
   __type(value, __u8);
 } traced_tgids SEC(".maps");
 
-/* The current call of each traced thread: enter fills the thread's slot, exit emits the
- * record and marks the slot idle (syscall = MT_SYS_NONE). A slot is found by indexing, not
- * hashing: the hash lookups at entry and exit were ~40 ns each on the storm (perf). The
- * array is mmapable so that user space scans it without a system call per slot. */
+/* The current call of each traced thread: enter claims the thread's slot, exit emits the
+ * record and marks the slot idle (MT_SYS_NONE in the owner word). A slot is found by
+ * indexing, not hashing: the hash lookups at entry and exit were ~40 ns each on the storm
+ * (perf). The array is mmapable so that user space scans it without a system call. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, MT_PENDING_SLOTS); /* resized by user space before load */
