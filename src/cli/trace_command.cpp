@@ -223,6 +223,8 @@ int run_trace(const TraceOptions& o) {
   // Between fork and exec the launched command is still a copy of maptrail: what that copy
   // does (its address space released at exec) is ours, not the command's.
   uint32_t gated_pid = child ? uint32_t(child->pid()) : 0;
+  symbolize::Stack resolved_stack;  // reused: its frames' strings keep their capacity
+  const symbolize::Stack no_stack;
   auto handle = [&](const event::Event& e) {
     if (gated_pid && e.pid == gated_pid) {
       if (e.kind != event::Kind::kExec) return;
@@ -237,11 +239,13 @@ int run_trace(const TraceOptions& o) {
         e.kind == event::Kind::kSyscall ? engine.find_or_seed(e.mm, e.pid) : nullptr;
     bool show = output_ok && shown(o, e, before);
     bool syscall = e.kind == event::Kind::kSyscall;
-    symbolize::Stack stack;
-    if (syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW)))) {
-      stack = symbolize::resolve_stack(e, before, symbols);
-      if (auto top = symbolize::stack_top_hint(e, stack)) (*tracer)->hint_stack_top(e, *top);
+    bool resolve = syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW)));
+    if (resolve) {
+      symbolize::resolve_stack(e, before, symbols, resolved_stack);
+      if (auto top = symbolize::stack_top_hint(e, resolved_stack))
+        (*tracer)->hint_stack_top(e, *top);
     }
+    const symbolize::Stack& stack = resolve ? resolved_stack : no_stack;
     if (show) {
       render::EventView view{e, stack, mmap_fd_path(e)};
       output_ok = output->write(o.json ? render::log_json(view, clock)

@@ -102,9 +102,9 @@ class Daemon {
       return;
     }
     if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
-      auto stack = symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_);
-      if (auto top = symbolize::stack_top_hint(e, stack)) tracer_.hint_stack_top(e, *top);
-      engine_.apply(e, sites_.get(e.mm, stack));
+      symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_, stack_);
+      if (auto top = symbolize::stack_top_hint(e, stack_)) tracer_.hint_stack_top(e, *top);
+      engine_.apply(e, sites_.get(e.mm, stack_));
     } else {
       engine_.apply(e);
     }
@@ -239,6 +239,7 @@ class Daemon {
   engine::Verifier verifier_;
   symbolize::Symbolizer symbols_;
   symbolize::CallSiteCache sites_;
+  symbolize::Stack stack_;  // reused from event to event: its strings keep their capacity
   uint64_t events_ = 0, lost_ = 0;
 };
 

@@ -41,6 +41,15 @@ std::shared_ptr<const model::CallSite> CallSiteCache::get(uint64_t mm, const Sta
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {
   Stack stack;
+  resolve_stack(e, layout, symbols, stack);
+  return stack;
+}
+
+void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols,
+                   Stack& stack) {
+  stack.caller = -1;
+  stack.end.reset();
+  stack.used_top = 0;
   std::vector<uint64_t> addrs;
   if (e.flags & MT_F_STACK_COPY) {
     auto unwound = symbols.unwinder().unwind(layout, e.user_regs, e.user_stack);
@@ -54,10 +63,9 @@ Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sy
     const model::Vma* vma = layout ? layout->find(e.sp_word) : nullptr;
     if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
   }
-  stack.frames.reserve(addrs.size());
-  for (uint64_t addr : addrs) stack.frames.push_back(symbols.resolve(layout, addr));
+  stack.frames.resize(addrs.size());
+  for (size_t i = 0; i < addrs.size(); i++) symbols.resolve(layout, addrs[i], stack.frames[i]);
   stack.caller = choose_caller(stack.frames, symbols);
-  return stack;
 }
 
 std::optional<uint64_t> stack_top_hint(const event::Event& e, const Stack& stack) {

@@ -63,5 +63,9 @@ class CallSiteCache {
 };
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);
+// The same into a Stack reused from event to event (its frames' strings keep their capacity:
+// a handler resolving every event allocates little once warm).
+void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols,
+                   Stack& out);
 
 }  // namespace maptrail::symbolize

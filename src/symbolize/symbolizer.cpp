@@ -1,18 +1,11 @@
 #include "symbolize/symbolizer.h"
 
+#include <string_view>
+
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace maptrail::symbolize {
-
-namespace {
-
-std::string basename_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-}  // namespace
 
 Symbolizer::Symbolizer()
     : runtime_modules_{"libc.so",  "ld-linux",    "libpthread",  "libstdc++",   "libgcc_s",
@@ -33,20 +26,32 @@ bool Symbolizer::is_runtime(const Frame& frame) const {
 
 Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
   Frame frame;
+  resolve(layout, addr, frame);
+  return frame;
+}
+
+void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame& frame) {
   frame.addr = addr;
+  frame.offset = 0;
+  frame.path.clear();
+  frame.symbol.clear();
   const model::Vma* vma = layout ? layout->find(addr) : nullptr;
-  if (!vma) return frame;
-  if (vma->name.empty() || vma->name[0] != '/') {
-    frame.module = vma->name.empty() ? "[anon]" : vma->name;
-    frame.offset = addr - vma->start;
-    return frame;
+  if (!vma) {
+    frame.module.clear();
+    return;
   }
-  frame.path = vma->name;
-  frame.module = basename_of(vma->name);
+  const std::string& name = vma->name;
+  if (name.empty() || name[0] != '/') {
+    frame.module.assign(name.empty() ? std::string_view("[anon]") : std::string_view(name));
+    frame.offset = addr - vma->start;
+    return;
+  }
+  frame.path.assign(name);
+  frame.module.assign(name, name.rfind('/') + 1);
   uint64_t file_offset = addr - vma->start + vma->offset;
   frame.offset = file_offset;
   ElfModule* elf = modules_.module_for(*vma);
-  if (!elf) return frame;
+  if (!elf) return;
   auto [place, inserted] = places_.try_emplace({elf, file_offset});
   if (inserted) {
     place->second = {"", file_offset};
@@ -54,10 +59,9 @@ Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
       if (auto symbol = elf->symbol_at(*at)) place->second = {symbol->name, symbol->offset};
   }
   if (!place->second.first.empty()) {
-    frame.symbol = place->second.first;
+    frame.symbol.assign(place->second.first);
     frame.offset = place->second.second;
   }
-  return frame;
 }
 
 }  // namespace maptrail::symbolize

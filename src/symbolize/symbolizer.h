@@ -34,6 +34,9 @@ class Symbolizer {
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   Frame resolve(const model::AddressSpace* layout, uint64_t addr);
+  // The same into an existing frame: its strings keep their capacity, so a frame reused
+  // from event to event costs no allocation once its names have fit.
+  void resolve(const model::AddressSpace* layout, uint64_t addr, Frame& frame);
 
   // Modules whose frames are runtime plumbing (allocator, loader, libc), skipped when
   // choosing the caller shown in the log.

@@ -188,6 +188,27 @@ TEST_F(SymbolizerTest, UnknownAddress) {
             fmt::format("{:#x}", function_address(&maptrail_test::noinline_target)));
 }
 
+// A frame reused from event to event holds what a fresh one would, whatever it held before.
+TEST_F(SymbolizerTest, ResolvingIntoAReusedFrameLeavesNothingOfTheLastOne) {
+  uint64_t named = function_address(&maptrail_test::noinline_target) + 0x10;
+  uint64_t anon = address_of(jit_) + 0x123;
+  std::vector<uint64_t> order = {named, anon, named, 0x1230, named};
+  Frame reused;
+  for (uint64_t addr : order) {
+    SCOPED_TRACE(fmt::format("{:#x}", addr));
+    symbols_.resolve(&layout_, addr, reused);
+    Frame fresh = symbols_.resolve(&layout_, addr);
+    EXPECT_EQ(reused.addr, fresh.addr);
+    EXPECT_EQ(reused.module, fresh.module);
+    EXPECT_EQ(reused.path, fresh.path);
+    EXPECT_EQ(reused.symbol, fresh.symbol);
+    EXPECT_EQ(reused.offset, fresh.offset);
+  }
+  symbols_.resolve(&layout_, anon, reused);
+  EXPECT_EQ(reused.symbol, "");
+  EXPECT_EQ(reused.path, "");
+}
+
 TEST_F(SymbolizerTest, RuntimeModulesArePrefixes) {
   Frame f;
   f.module = "ld-linux-x86-64.so.2";
@@ -254,6 +275,19 @@ TEST_F(ResolveStack, FramesInOrderAndCallerOutsideTheRuntime) {
   EXPECT_EQ(s.frames[1].offset, 0x10u);
   EXPECT_EQ(s.frames[2].symbol, "maptrail_test::other_target(long, long)");
   EXPECT_EQ(s.caller, 1);
+}
+
+TEST_F(ResolveStack, AReusedStackHoldsOnlyTheNewEventsFrames) {
+  Stack reused;
+  resolve_stack(with_frames({malloc_, a_, b_}, 0), &layout_, symbols_, reused);
+  ASSERT_EQ(reused.frames.size(), 3u);
+  resolve_stack(with_frames({b_}, 0), &layout_, symbols_, reused);
+  EXPECT_EQ(addrs(reused), (std::vector<uint64_t>{b_}));
+  EXPECT_EQ(reused.frames[0].symbol, "maptrail_test::other_target(long, long)");
+  EXPECT_EQ(reused.caller, 0);
+  resolve_stack(with_frames({}, 0), &layout_, symbols_, reused);
+  EXPECT_TRUE(reused.frames.empty());
+  EXPECT_EQ(reused.caller, -1);
 }
 
 TEST_F(ResolveStack, SpWordIsInsertedAfterTheFirstFrame) {
