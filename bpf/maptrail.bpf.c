@@ -221,6 +221,7 @@ static __always_inline struct mt_pending_call* find_pending(__u32 tid) {
 /* x86-64 system call numbers of the traced calls (the raw sys_enter/sys_exit tracepoints
  * carry the number, not the name). */
 static __always_inline __u32 traced_syscall(long nr) {
+  /* clang-format off */
   switch (nr) {
     case 9: return MT_SYS_MMAP;
     case 10: return MT_SYS_MPROTECT;
@@ -238,6 +239,7 @@ static __always_inline __u32 traced_syscall(long nr) {
     case 329: return MT_SYS_PKEY_MPROTECT;
     case 462: return MT_SYS_MSEAL;
   }
+  /* clang-format on */
   return MT_SYS_NONE;
 }
 
@@ -250,7 +252,7 @@ static __always_inline __u32 current_traced_syscall(struct task_struct* task, lo
   return sys;
 }
 
-static long shm_end_cb(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
+static long vma_end_cb(struct task_struct* task, struct vm_area_struct* vma, void* ctx) {
   *(__u64*)ctx = vma->vm_end;
   return 0;
 }
@@ -278,7 +280,7 @@ int BPF_PROG(on_sys_enter, struct pt_regs* regs, long nr) {
   } else if (sys == MT_SYS_SHMDT) {
     /* shmdt takes only the address; the size of what it unmaps is known before the call */
     __u64 end = 0;
-    bpf_find_vma(task, regs->di, shm_end_cb, &end, 0);
+    bpf_find_vma(task, regs->di, vma_end_cb, &end, 0);
     call.aux = end;
   }
   call.enter_ns = bpf_ktime_get_ns();
@@ -699,6 +701,14 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
       want = used;
       e->h.flags |= MT_F_STACK_TRIMMED;
     }
+  } else if (want) {
+    /* No hint yet: a burst of short-lived threads and processes (a JVM starting) is over
+     * before user space unwinds its first calls. No frame lies above the end of the
+     * mapping that holds the stack pointer; a thread's stack ends a few KiB above its
+     * first frame, under its TLS. */
+    __u64 end = 0;
+    bpf_find_vma(st->task, sp, vma_end_cb, &end, 0);
+    if (end > sp && end - sp < want) want = end - sp;
   }
 
   struct bpf_dynptr ring;
@@ -999,7 +1009,7 @@ SEC("raw_tp/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binprm* bprm) {
   if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_delete_elem(&stack_tops, &tid); /* a new stack */
+  bpf_map_delete_elem(&stack_tops, &tid);     /* a new stack */
   if (old_pid != tid) forget_thread(old_pid); /* a thread other than the leader exec'd */
   struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
   if (e) {

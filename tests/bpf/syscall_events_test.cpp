@@ -4,6 +4,7 @@
 #include <linux/mman.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -837,6 +838,61 @@ TEST_F(SyscallEvents, InFlightWhileACallIsInsideTheKernelAndNotAfter) {
 // With one slot for calls in flight, calls made while another holds it go through the
 // collision hash: every one still produces its whole event, and the verifier's in-flight
 // check sees a call held there.
+// A thread whose stack top user space has not yet learned (its first calls) gets a copy
+// that stops at the end of the mapping holding its stack pointer, even when the memory
+// above is readable: no frame of that stack lies beyond it. The thread runs on a stack of
+// our own with a readable page right above it.
+TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
+  constexpr size_t kStackPages = 4;
+  char* area = static_cast<char*>(
+      mmap(nullptr, (kStackPages + 1) * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(area, MAP_FAILED);
+  // Two VMAs: the stack (read-write) and the read-only page above it.
+  ASSERT_EQ(mprotect(area, kStackPages * kPage, PROT_READ | PROT_WRITE), 0);
+  const uint64_t stack_end = uintptr_t(area) + kStackPages * kPage;
+  // Present, not only readable: a copy reads without faulting pages in.
+  EXPECT_EQ(*static_cast<volatile char*>(area + kStackPages * kPage), 0);
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstack(&attr, area, kStackPages * kPage), 0);
+  struct Call {
+    pid_t tid = 0;
+    void* mapped = MAP_FAILED;
+  } call;
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(
+                &thread, &attr,
+                [](void* arg) -> void* {
+                  auto* c = static_cast<Call*>(arg);
+                  c->tid = current_tid();
+                  c->mapped =
+                      mmap(nullptr, 7 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                  return nullptr;
+                },
+                &call),
+            0);
+  ASSERT_EQ(pthread_join(thread, nullptr), 0);
+  pthread_attr_destroy(&attr);
+  ASSERT_NE(call.mapped, MAP_FAILED);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(call.tid) &&
+           e.ret == int64_t(uintptr_t(call.mapped));
+  });
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
+  EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was hinted";
+  const uint64_t sp = e->user_regs[7];
+  ASSERT_GT(sp, uintptr_t(area));
+  ASSERT_LT(sp, stack_end);
+  ASSERT_LT(stack_end - sp, 8192u) << "the readable page is within a full copy's reach";
+  EXPECT_EQ(e->user_stack.size(), stack_end - sp);
+  EXPECT_EQ(0, memcmp(e->user_stack.data() + e->user_stack.size() - 64,
+                      reinterpret_cast<const void*>(stack_end - 64), 64))
+      << "the copy ends with the stack's last bytes";
+  munmap(call.mapped, 7 * kPage);
+  munmap(area, (kStackPages + 1) * kPage);
+}
+
 TEST_F(SyscallEvents, CallsWhoseSlotIsTakenGoThroughTheCollisionHash) {
   auto options = TraceSession::options_for();
   options.pending_slots = 1;
