@@ -78,7 +78,8 @@ enum mt_event_flags {
   MT_F_THREAD_SHARED_VM = 1 << 7, /* fork: CLONE_VM child sharing the parent's mm */
   MT_F_STACK_COPY = 1 << 8,       /* registers and a copy of the user stack follow the names */
   MT_F_STACK_TRIMMED = 1 << 9,    /* the copy stops at the thread's stack top as last unwound */
-  MT_F_STACK_SHORTENED = 1 << 10, /* the ring buffer was filling: less stack copied, no record lost */
+  MT_F_STACK_SHORTENED = 1 << 10, /* the ring buffer (or user space's backlog) was filling: less
+                                   * stack kept, no record lost */
 };
 
 /* What a syscall record carries to find its caller (set before load). */

@@ -59,7 +59,8 @@ void decode_header(const mt_event_header& h, Event& e) {
   e.comm = bounded_string(h.comm, sizeof(h.comm));
 }
 
-Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_header& h) {
+Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_header& h,
+                             StackCopy stack) {
   mt_syscall_event raw;
   if (!read_struct(bytes, 0, raw)) return malformed("syscall record shorter than its body");
   if ((h.kind == MT_EV_SYSCALL && h.syscall == MT_SYS_NONE) || h.syscall >= MT_SYS_COUNT)
@@ -96,7 +97,10 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
     mt_user_regs regs;
     read_struct(bytes, regs_off, regs);
     std::copy(std::begin(regs.regs), std::end(regs.regs), e.user_regs.begin());
-    e.user_stack.assign(bytes.data() + stack_off, bytes.data() + stack_off + raw.stack_len);
+    if (stack == StackCopy::kKeep)
+      e.user_stack.assign(bytes.data() + stack_off, bytes.data() + stack_off + raw.stack_len);
+    else if (raw.stack_len)
+      e.flags |= MT_F_STACK_SHORTENED;
   }
 
   const char* names = reinterpret_cast<const char*>(bytes.data() + names_off);
@@ -207,7 +211,7 @@ std::span<const std::string_view> arg_names(Syscall s) {
   return {};
 }
 
-Result<Event> decode(std::span<const uint8_t> record) {
+Result<Event> decode(std::span<const uint8_t> record, StackCopy stack) {
   mt_event_header h;
   if (!read_struct(record, 0, h))
     return malformed(fmt::format("{} bytes, no header", record.size()));
@@ -217,7 +221,7 @@ Result<Event> decode(std::span<const uint8_t> record) {
   switch (h.kind) {
     case MT_EV_SYSCALL:
     case MT_EV_LAYOUT:
-      return decode_syscall(bytes, h);
+      return decode_syscall(bytes, h, stack);
     case MT_EV_FORK:
     case MT_EV_THREAD:
     case MT_EV_EXEC:

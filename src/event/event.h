@@ -111,8 +111,12 @@ struct Event {
   }
 };
 
+// Whether decode keeps a record's stack copy. kDrop leaves user_stack empty and flags the
+// event MT_F_STACK_SHORTENED (a reader that has fallen behind keeps records, not stacks).
+enum class StackCopy { kKeep, kDrop };
+
 // Decodes one record; a short or inconsistent record is an Error that says what is wrong.
-Result<Event> decode(std::span<const uint8_t> record);
+Result<Event> decode(std::span<const uint8_t> record, StackCopy stack = StackCopy::kKeep);
 
 // A window VMA as /proc/PID/maps shows it: perms from vm_flags, offset 0 for anonymous
 // memory, [heap]/[stack] from the mm bounds carried by the event.

@@ -82,8 +82,9 @@ std::string TraceSummary::text() const {
                        incomplete_windows_);
   if (stacks_shortened_)
     out += fmt::format(
-        "  stacks shortened: {} (the ring buffer was over half full: less stack was copied "
-        "rather than records lost; their stacks may end early; raise --ringbuf-size)\n",
+        "  stacks shortened: {} (maptrail fell behind: the ring buffer or its backlog was "
+        "over half full, and less stack was kept rather than records lost; their stacks may "
+        "end early)\n",
         stacks_shortened_);
   if (verify_checks_)
     out += fmt::format("  verify: {} checks, {} exact, {} differed, {} could not be done\n",

@@ -96,7 +96,11 @@ size_t backlog_cost(const event::Event& e) {
 
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
-  auto decoded = event::decode({static_cast<const uint8_t*>(data), size});
+  // Past half the backlog, records are kept without their stack copies (see poll()).
+  size_t held = tracer->backlog_bytes_.load(std::memory_order_relaxed) + tracer->incoming_bytes_;
+  auto decoded = event::decode(
+      {static_cast<const uint8_t*>(data), size},
+      held >= tracer->max_backlog_bytes_ / 2 ? event::StackCopy::kDrop : event::StackCopy::kKeep);
   if (!decoded) {
     std::lock_guard lock(tracer->mutex_);
     tracer->decode_errors_++;
@@ -105,13 +109,12 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   }
   // Collected without the lock and handed over in batches (Tracer::publish): a lock per
   // record, taken by both threads, cost more than decoding the record.
-  tracer->incoming_bytes_ += backlog_cost(*decoded);
+  size_t cost = backlog_cost(*decoded);
+  tracer->incoming_bytes_ += cost;
   tracer->incoming_.push_back(std::move(*decoded));
   if (tracer->incoming_.size() >= Tracer::kBatch) tracer->publish();
   // Full: the rest stays in the ring buffer (and what does not fit there is counted lost).
-  if (tracer->backlog_bytes_.load(std::memory_order_relaxed) + tracer->incoming_bytes_ >=
-      Tracer::kMaxBacklogBytes)
-    return -EAGAIN;
+  if (held + cost >= tracer->max_backlog_bytes_) return -EAGAIN;
   return 0;
 }
 
@@ -151,7 +154,7 @@ void Tracer::read_ring() {
     bool full;
     {
       std::lock_guard lock(mutex_);
-      full = backlog_bytes_ >= kMaxBacklogBytes;
+      full = backlog_bytes_ >= max_backlog_bytes_;
     }
     if (full) {  // the handler is behind: let the kernel hold (or count) what comes
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -302,6 +305,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
                 &ev) != 0)
     return Error::from_errno("adding the sync eventfd to the ring buffer's epoll set");
   tracer->idle_poll_ms_ = std::max(20, options.idle_poll_ms);
+  tracer->max_backlog_bytes_ = options.max_backlog_bytes;
   tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
 }

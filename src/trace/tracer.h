@@ -41,6 +41,8 @@ struct TracerOptions {
   // Slots for calls in flight, indexed by thread id modulo their number (a power of two);
   // threads whose slot another call holds use a small hash. Tests shrink it to force that.
   uint32_t pending_slots = MT_PENDING_SLOTS;
+  // Decoded events waiting for the handler (see Tracer::poll). Tests shrink it.
+  size_t max_backlog_bytes = size_t(256) << 20;
 };
 
 class Tracer {
@@ -65,11 +67,14 @@ class Tracer {
   // as records come, whatever the handler is doing: a burst the handler cannot keep up with
   // (the first events of a JVM, whose libraries are opened and read) waits in memory
   // instead of filling the ring and being dropped. The backlog is bounded
-  // (kMaxBacklogBytes); past it records stay in the ring, and what the kernel then drops is
-  // counted as lost. A loss is delivered once everything recorded before it was noticed has
-  // been handled. Handlers run on the caller's thread only.
+  // (TracerOptions::max_backlog_bytes). Once it is half full, records are kept without
+  // their stack copy (flagged MT_F_STACK_SHORTENED, as the kernel does when the ring
+  // fills): a copy is most of a record's bytes and of the handler's work, so the backlog
+  // then holds several times more events and drains faster. Past the bound records stay in
+  // the ring, and what the kernel then drops is counted as lost. A loss is delivered once
+  // everything recorded before it was noticed has been handled. Handlers run on the
+  // caller's thread only.
   Result<int> poll(int timeout_ms, const Handler& handler);
-  static constexpr size_t kMaxBacklogBytes = size_t(256) << 20;
 
   // Events decoded but not yet handed to a handler.
   size_t backlog() const;
@@ -133,6 +138,7 @@ class Tracer {
   std::condition_variable synced_;
   std::atomic<bool> stop_{false};
   int idle_poll_ms_ = 100;
+  size_t max_backlog_bytes_ = TracerOptions{}.max_backlog_bytes;
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
   struct StackTop {

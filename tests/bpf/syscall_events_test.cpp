@@ -11,6 +11,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -891,6 +892,61 @@ TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
       << "the copy ends with the stack's last bytes";
   munmap(call.mapped, 7 * kPage);
   munmap(area, (kStackPages + 1) * kPage);
+}
+
+// A handler that falls far behind (here: nobody polls while a child makes 8,000 calls) must
+// not cost records: once the backlog is half full, records are kept without their stack
+// copy. A 16 MiB backlog holds ~2,000 records with copies, the 1 MiB ring a few hundred
+// more. (A child, not this process: the reader's own allocations would be traced.)
+TEST_F(SyscallEvents, AStalledHandlerLosesStacksNotRecords) {
+  constexpr int kCalls = 4000;
+  constexpr size_t kLength = 3 * kPage;
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char go;
+    if (read(gate[0], &go, 1) != 1) _exit(2);
+    for (int i = 0; i < kCalls; i++) {
+      void* p = mmap(nullptr, kLength, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED || munmap(p, kLength) != 0) _exit(1);
+    }
+    _exit(0);
+  }
+  close(gate[0]);
+  auto options = TraceSession::options_for({child}, 1 << 20);
+  options.max_backlog_bytes = 16 << 20;
+  session_ = std::make_unique<TraceSession>(options, TraceSession::Options{});
+  bool started = session_->ok();
+  EXPECT_EQ(write(gate[1], "g", 1), 1);
+  close(gate[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(started) << session_->error();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+
+  int maps = 0, unmaps = 0, with_stack = 0, shortened = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((maps < kCalls || unmaps < kCalls) && std::chrono::steady_clock::now() < deadline) {
+    auto n = session_->tracer().poll(20, [&](const Event& e) {
+      if (e.kind != event::Kind::kSyscall || e.pid != uint32_t(child) || e.args[1] != kLength)
+        return;
+      if (e.syscall == Syscall::kMmap && !e.failed()) maps++;
+      if (e.syscall == Syscall::kMunmap && e.ret == 0) unmaps++;
+      if (e.syscall != Syscall::kMmap && e.syscall != Syscall::kMunmap) return;
+      if (e.flags & MT_F_STACK_SHORTENED)
+        shortened++;
+      else if (e.user_stack.size() >= 512)
+        with_stack++;
+    });
+    ASSERT_TRUE(n.ok()) << n.error().message;
+  }
+  EXPECT_EQ(session_->tracer().lost_total(), 0u);
+  EXPECT_EQ(maps, kCalls);
+  EXPECT_EQ(unmaps, kCalls);
+  EXPECT_GT(with_stack, 500) << "the first records keep their copies";
+  EXPECT_GT(shortened, kCalls) << "most records past half the backlog come without one";
 }
 
 TEST_F(SyscallEvents, CallsWhoseSlotIsTakenGoThroughTheCollisionHash) {

@@ -3,6 +3,7 @@
 // change to the struct layout that the decoder would silently follow is caught here too.
 #include "event/event.h"
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -85,6 +86,9 @@ struct SyscallRecord {
   std::vector<RawVma> vmas;
   std::string names;  // the names area, NULs included
   uint64_t sp_word = 0;
+  // With h.flags & MT_F_STACK_COPY: the registers and the copied stack after the names.
+  std::array<uint64_t, MT_USER_REGS> regs{};
+  std::vector<uint8_t> stack;
   // Overrides of the counts, to build inconsistent records.
   int nranges = -1, nvmas = -1, nframes = -1, names_len = -1;
 
@@ -103,6 +107,9 @@ struct SyscallRecord {
 
   std::vector<uint8_t> encode() const {
     size_t size = 184 + frames.size() * 8 + vmas.size() * 56 + names.size();
+    const bool copy = h.flags & MT_F_STACK_COPY;
+    size_t names_end = size;
+    if (copy) size = ((size + 7) & ~size_t(7)) + MT_USER_REGS * 8 + stack.size();
     Bytes b;
     write_header(b, h, h.size.value_or(uint32_t(size)));
     for (uint64_t a : args) b.u64(a);
@@ -119,7 +126,7 @@ struct SyscallRecord {
     b.u8(nframes >= 0 ? nframes : uint8_t(frames.size()));
     b.u8(0);  // pad0
     b.u16(names_len >= 0 ? names_len : uint16_t(names.size()));
-    b.u16(0);  // pad1
+    b.u16(copy ? uint16_t(stack.size()) : 0);
     b.u64(sp_word);
     EXPECT_EQ(b.size(), 184u) << "syscall body layout";
     for (uint64_t f : frames) b.u64(f);
@@ -136,6 +143,11 @@ struct SyscallRecord {
       b.zeros(7);
     }
     b.raw(names.data(), names.size());
+    if (copy) {
+      b.zeros(((names_end + 7) & ~size_t(7)) - names_end);
+      for (uint64_t r : regs) b.u64(r);
+      b.raw(stack.data(), stack.size());
+    }
     EXPECT_EQ(b.size(), size);
     return b.data();
   }
@@ -244,6 +256,44 @@ TEST(Decode, SyscallRecordAllFields) {
   EXPECT_EQ(anon.name, "");
   EXPECT_EQ(e->vmas[2].name_kind, MT_NAME_SPECIAL);
   EXPECT_EQ(e->vmas[2].name, "[vdso]");
+}
+
+SyscallRecord with_stack_copy() {
+  SyscallRecord r;
+  r.h.flags = MT_F_STACK_COPY;
+  r.names = "abc";  // the registers start at the next 8-byte boundary
+  for (size_t i = 0; i < r.regs.size(); i++) r.regs[i] = 0x1000 + i;
+  for (size_t i = 0; i < 200; i++) r.stack.push_back(uint8_t(i * 7));
+  return r;
+}
+
+TEST(Decode, StackCopyAfterTheNamesAtAnEightByteBoundary) {
+  SyscallRecord r = with_stack_copy();
+  auto bytes = r.encode();
+  auto e = decode(bytes);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->flags, MT_F_STACK_COPY);
+  for (size_t i = 0; i < r.regs.size(); i++) EXPECT_EQ(e->user_regs[i], r.regs[i]) << i;
+  EXPECT_EQ(e->user_stack, r.stack);
+}
+
+// A reader that has fallen behind keeps the record and says the stack was left out.
+TEST(Decode, DroppingTheStackCopyKeepsEverythingElseAndSaysSo) {
+  SyscallRecord r = with_stack_copy();
+  auto bytes = r.encode();
+  auto kept = decode(bytes);
+  auto dropped = decode(bytes, StackCopy::kDrop);
+  ASSERT_TRUE(kept.ok() && dropped.ok());
+  EXPECT_TRUE(dropped->user_stack.empty());
+  EXPECT_EQ(dropped->flags, MT_F_STACK_COPY | MT_F_STACK_SHORTENED);
+  EXPECT_EQ(dropped->user_regs, kept->user_regs);
+  EXPECT_EQ(dropped->args, kept->args);
+  EXPECT_EQ(dropped->ret, kept->ret);
+  // Without a copy there is nothing to drop, and nothing to say.
+  SyscallRecord plain;
+  auto no_copy = decode(plain.encode(), StackCopy::kDrop);
+  ASSERT_TRUE(no_copy.ok());
+  EXPECT_EQ(no_copy->flags, 0);
 }
 
 TEST(Decode, CommFillingAllSixteenBytesHasNoNul) {
