@@ -45,9 +45,12 @@ def storm_json(text):
 
 
 def summary_counts(stderr):
+    """events, lost, stacks shortened (kept without all their stack: maptrail fell behind)"""
     events = re.search(r"maptrail summary: (\d+) events", stderr)
     lost = re.search(r"LOST: (\d+) events", stderr)
-    return int(events.group(1)) if events else None, int(lost.group(1)) if lost else 0
+    shortened = re.search(r"stacks shortened: (\d+)", stderr)
+    return (int(events.group(1)) if events else None, int(lost.group(1)) if lost else 0,
+            int(shortened.group(1)) if shortened else 0)
 
 
 def part1(args, out):
@@ -56,8 +59,8 @@ def part1(args, out):
     out.append("### Paced storm under `maptrail trace` (%d threads, ~%g s per rate)\n"
                % (args.threads, args.seconds))
     out.append("| stack | target syscalls/s | achieved syscalls/s | events recorded | lost | "
-               "lost % |")
-    out.append("|---|---:|---:|---:|---:|---:|")
+               "lost % | stacks shortened |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
     for stack in args.stacks.split(","):
         for rate in args.rates.split(",") + ["max"]:
             paced = rate != "max"
@@ -71,18 +74,20 @@ def part1(args, out):
                 cmd += ["--rate", str(target)]
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if p.returncode != 0:
-                out.append("| %s | %s | failed (%d) | | | |" % (stack, rate, p.returncode))
+                out.append("| %s | %s | failed (%d) | | | | |" % (stack, rate, p.returncode))
                 continue
             doc = storm_json(p.stdout)
-            events, lost = summary_counts(p.stderr)
+            events, lost, shortened = summary_counts(p.stderr)
             expected = doc["syscalls"]
             RESULTS.append({"stack": stack, "target": target, "achieved": doc["syscalls_per_sec"],
-                            "events": events, "lost": lost, "expected": expected})
-            out.append("| %s | %s | %.0f | %s | %d | %.2f%% |" % (
+                            "events": events, "lost": lost, "expected": expected,
+                            "shortened": shortened})
+            out.append("| %s | %s | %.0f | %s | %d | %.2f%% | %s |" % (
                 stack, "{:,}".format(target) if paced else "max (unpaced)",
-                doc["syscalls_per_sec"], events, lost, 100.0 * lost / expected))
-            print("throughput: %s %s -> %.0f/s, lost %d" % (stack, rate, doc["syscalls_per_sec"],
-                                                              lost), file=sys.stderr)
+                doc["syscalls_per_sec"], events, lost, 100.0 * lost / expected,
+                shortened if stack != "none" else "-"))
+            print("throughput: %s %s -> %.0f/s, lost %d, stacks shortened %d"
+                  % (stack, rate, doc["syscalls_per_sec"], lost, shortened), file=sys.stderr)
     out.append("")
 
 
