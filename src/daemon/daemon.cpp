@@ -101,6 +101,7 @@ class Daemon {
       engine_.apply(e);
       return;
     }
+    if (e.flags & MT_F_STACK_SHORTENED) stacks_shortened_++;
     if (e.kind == event::Kind::kSyscall && !(e.flags & MT_F_NO_WINDOW)) {
       symbolize::resolve_stack(e, engine_.find_or_seed(e.mm, e.pid), symbols_, stack_);
       if (auto top = symbolize::stack_top_hint(e, stack_)) tracer_.hint_stack_top(e, *top);
@@ -133,6 +134,7 @@ class Daemon {
               {"spaces", engine_.size()},
               {"events", events_},
               {"lost", lost_},
+              {"stacks_shortened", stacks_shortened_},
               {"windows_applied", c.windows_applied},
               {"repairs", c.repairs},
               {"seeds", c.seeds},
@@ -241,6 +243,7 @@ class Daemon {
   symbolize::CallSiteCache sites_;
   symbolize::Stack stack_;  // reused from event to event: its strings keep their capacity
   uint64_t events_ = 0, lost_ = 0;
+  uint64_t stacks_shortened_ = 0;  // kept with less stack (or none): the daemon fell behind
 };
 
 }  // namespace
