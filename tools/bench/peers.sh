@@ -518,7 +518,8 @@ run() {
   fi
   [[ -n $trace ]] && rm -f "$trace"
   [[ $label == warm-up ]] ||
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$ns" "$expected" "$recorded" "$lost" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$ns" "$expected" "$recorded" "$lost" "$r" \
+      >>"$results"
   [[ $name == untraced ]] && cp "$tmp/out" "$tmp/last-untraced.out"
   local msg="$ns ns/iter"
   ((follow)) && msg="$(awk -v ns="$ns" 'BEGIN { printf "%.2f", ns / 1e6 }') ms/run"
@@ -538,7 +539,8 @@ echo "- date: $(date '+%Y-%m-%d %H:%M:%S %z')"
 echo "- kernel: $(uname -r)"
 echo "- CPU: ${cpu:-unknown}, nproc $(nproc)"
 echo "- $runs runs per variant, alternated, after one discarded untraced warm-up;" \
-  "ratio = median / untraced median of the same workload in this invocation"
+  "ratio = median / untraced median of the same workload in this invocation;" \
+  "paired ratio = median over the rounds of each run / the untraced run of its round"
 for t in bpftrace strace perf; do
   if command -v "$t" >/dev/null; then
     case $t in
@@ -595,7 +597,7 @@ for wl in "${workloads[@]}"; do
     continue
   fi
   rm -f "$tmp/last-untraced.out"
-  results=$tmp/results.$wl  # NAME<TAB>ns<TAB>expected<TAB>recorded<TAB>lost
+  results=$tmp/results.$wl  # NAME<TAB>ns<TAB>expected<TAB>recorded<TAB>lost<TAB>round
   status=$tmp/status.$wl    # NAME<TAB>not installed|failed<TAB>reason, one line per failure
   : >"$results"
   : >"$status"
@@ -643,10 +645,12 @@ with open(commands) as f:
         order.append(name)
         cmds[name] = cmd
 rows = {name: [] for name in order}
+by_round = {name: {} for name in order}
 with open(results) as f:
     for line in f:
-        name, ns, expected, recorded, lost = line.rstrip("\n").split("\t")
+        name, ns, expected, recorded, lost, rnd = line.rstrip("\n").split("\t")
         rows[name].append((float(ns), expected, recorded, lost))
+        by_round[name][rnd] = float(ns)
 missing, failures = {}, {name: [] for name in order}
 with open(status) as f:
     for line in f:
@@ -697,6 +701,23 @@ else:
     unit, scale = "ns/iter", 1.0
 base = statistics.median(r[0] for r in rows["untraced"])
 
+# Each run against the untraced run of the same round (they ran one after the other), so
+# that drift of the machine over the rounds cancels: median of those ratios, with the
+# quartiles when there are enough rounds.
+def paired_cell(name):
+    if name == "untraced":
+        return "-"
+    base_by_round = by_round["untraced"]
+    ratios = sorted(ns / base_by_round[r] for r, ns in by_round[name].items()
+                    if r in base_by_round)
+    if not ratios:
+        return "-"
+    cell = f"{statistics.median(ratios):.2f}x"
+    if len(ratios) >= 4:
+        q = statistics.quantiles(ratios, n=4)
+        cell += f" ({q[0]:.2f}-{q[2]:.2f})"
+    return cell
+
 def events_cell(name, rs):
     if name == "untraced":
         return "-"
@@ -730,9 +751,9 @@ def lost_note(rs):
 
 events_header = ("events recorded (sum / expected)" if known
                  else "events recorded per run (median, min-max)")
-print(f"| variant | median {unit} | min | max | ratio to untraced | runs | {events_header} "
-      "| notes |")
-print("|---|---:|---:|---:|---:|---:|---:|---|")
+print(f"| variant | median {unit} | min | max | ratio to untraced | paired ratio (quartiles) "
+      f"| runs | {events_header} | notes |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for name in order:
     rs, fails = rows[name], failures[name]
     if not rs:
@@ -742,7 +763,7 @@ for name in order:
             note = f"failed ({len(fails)} of {len(fails)} runs): {fails[-1]}"
         else:
             note = "no run"
-        print(f"| {name} | - | - | - | - | 0 | - | {note} |")
+        print(f"| {name} | - | - | - | - | - | 0 | - | {note} |")
         continue
     v = [r[0] for r in rs]
     med = statistics.median(v)
@@ -754,7 +775,7 @@ for name in order:
                      f"(not counted): {fails[-1]}")
     prec = 2 if kind == "timed" else 1
     print(f"| {name} | {med / scale:.{prec}f} | {min(v) / scale:.{prec}f} "
-          f"| {max(v) / scale:.{prec}f} | {med / base:.2f}x | {len(v)} "
+          f"| {max(v) / scale:.{prec}f} | {med / base:.2f}x | {paired_cell(name)} | {len(v)} "
           f"| {events_cell(name, rs)} | {'; '.join(notes)} |")
 print()
 if known:
