@@ -241,7 +241,8 @@ int run_trace(const TraceOptions& o) {
     bool syscall = e.kind == event::Kind::kSyscall;
     bool resolve = syscall && (show || (reporting && !(e.flags & MT_F_NO_WINDOW)));
     if (resolve) {
-      symbolize::resolve_stack(e, before, symbols, resolved_stack);
+      symbolize::resolve_stack(e, before, symbols, resolved_stack,
+                               o.json || reporting ? symbolize::kAllFrames : style.caller_frames);
       if (auto top = symbolize::stack_top_hint(e, resolved_stack))
         (*tracer)->hint_stack_top(e, *top);
     }

@@ -1,18 +1,34 @@
 #include "symbolize/stack.h"
 
+#include <algorithm>
+
 namespace maptrail::symbolize {
 
-int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols) {
-  for (size_t i = 0; i < frames.size(); i++) {
+namespace {
+
+// The caller as the first n frames give it, or nothing when frames after them (`more`)
+// could still change it.
+std::optional<int> caller_among(const std::vector<Frame>& frames, size_t n, bool more,
+                                const Symbolizer& symbols) {
+  for (size_t i = 0; i < n; i++) {
     if (symbols.is_runtime(frames[i]) || frames[i].module.empty()) continue;
     // A stripped binary names only its exported functions: rather than an offset, show the
     // nearest named function below in the same module (the interpreter's PyByteArray_Resize
     // instead of python3.11+0xfb51c).
-    for (size_t j = i; j < frames.size() && frames[j].module == frames[i].module; j++)
+    size_t j = i;
+    for (; j < n && frames[j].module == frames[i].module; j++)
       if (!frames[j].symbol.empty()) return int(j);
+    if (j == n && more) return std::nullopt;
     return int(i);
   }
+  if (more) return std::nullopt;
   return -1;
+}
+
+}  // namespace
+
+int choose_caller(const std::vector<Frame>& frames, const Symbolizer& symbols) {
+  return *caller_among(frames, frames.size(), false, symbols);
 }
 
 std::shared_ptr<const model::CallSite> call_site(const Stack& stack) {
@@ -46,7 +62,7 @@ Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sy
 }
 
 void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols,
-                   Stack& stack) {
+                   Stack& stack, size_t frames_from_caller) {
   stack.caller = -1;
   stack.end.reset();
   stack.used_top = 0;
@@ -64,8 +80,28 @@ void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sym
     if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
   }
   stack.frames.resize(addrs.size());
-  for (size_t i = 0; i < addrs.size(); i++) symbols.resolve(layout, addrs[i], stack.frames[i]);
-  stack.caller = choose_caller(stack.frames, symbols);
+  const size_t total = addrs.size();
+  // Frames are named in growing prefixes until the caller is settled and enough frames
+  // after it are named; the runtime's frames before the caller are usually a few.
+  size_t named = 0;
+  size_t wanted = frames_from_caller >= total ? total : std::min(total, frames_from_caller + 8);
+  while (true) {
+    for (; named < wanted; named++) symbols.resolve(layout, addrs[named], stack.frames[named]);
+    auto caller = caller_among(stack.frames, named, named < total, symbols);
+    if (!caller) {  // not settled: more frames (there are more when it is not)
+      wanted = std::min(total, std::max<size_t>(named * 2, 1));
+      continue;
+    }
+    size_t needed = total;
+    if (*caller >= 0 && frames_from_caller < total - size_t(*caller))
+      needed = size_t(*caller) + frames_from_caller;
+    if (needed <= named) {
+      stack.caller = *caller;
+      break;
+    }
+    wanted = needed;
+  }
+  stack.frames.resize(named);
 }
 
 std::optional<uint64_t> stack_top_hint(const event::Event& e, const Stack& stack) {

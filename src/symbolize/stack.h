@@ -1,6 +1,7 @@
 // The user stack of one event, as frames ready to print, and the caller chosen from it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -63,9 +64,17 @@ class CallSiteCache {
 };
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);
+
+// How many frames from the caller on a reader of the stack needs (resolve_stack below).
+constexpr size_t kAllFrames = SIZE_MAX;
+
 // The same into a Stack reused from event to event (its frames' strings keep their capacity:
-// a handler resolving every event allocates little once warm).
+// a handler resolving every event allocates little once warm). With frames_from_caller, only
+// the frames up to the caller and that many from it on are kept: the text log shows three,
+// and naming a frame costs about twice as much as unwinding it. The whole stack is still
+// unwound (used_top and end stay those of the full unwind), and the caller is the one the
+// whole stack gives.
 void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols,
-                   Stack& out);
+                   Stack& out, size_t frames_from_caller = kAllFrames);
 
 }  // namespace maptrail::symbolize

@@ -80,6 +80,31 @@ void BM_UnwindSymbolizeWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_UnwindSymbolizeWarm);
 
+// Into a Stack reused from event to event, as trace and the daemon do: every frame named
+// (the daemon, trace --json/--report), or only up to the caller and the two after it (trace's
+// text log; frames/event counts the named ones).
+void unwind_symbolize_reused(benchmark::State& state, size_t frames_from_caller) {
+  const auto& r = recorded();
+  maptrail::symbolize::Symbolizer symbols;
+  maptrail::symbolize::Stack stack;
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    maptrail::symbolize::resolve_stack(r.events[i++ % r.events.size()], &r.layout, symbols, stack,
+                                       frames_from_caller);
+    frames += stack.frames.size();
+    benchmark::DoNotOptimize(stack);
+  }
+  report(state, frames);
+}
+void BM_UnwindSymbolizeReusedWarm(benchmark::State& state) {
+  unwind_symbolize_reused(state, maptrail::symbolize::kAllFrames);
+}
+BENCHMARK(BM_UnwindSymbolizeReusedWarm);
+void BM_UnwindSymbolizeShownWarm(benchmark::State& state) {
+  unwind_symbolize_reused(state, 3);
+}
+BENCHMARK(BM_UnwindSymbolizeShownWarm);
+
 void BM_UnwindSymbolizeCold(benchmark::State& state) {
   const auto& r = recorded();
   size_t i = 0, frames = 0;

@@ -277,6 +277,51 @@ TEST_F(ResolveStack, FramesInOrderAndCallerOutsideTheRuntime) {
   EXPECT_EQ(s.caller, 1);
 }
 
+// Naming only the frames the text log shows gives the same caller and the same frames from
+// it on as naming them all.
+TEST_F(ResolveStack, NamingOnlyTheFramesShownKeepsTheCallerAndThoseFrames) {
+  std::vector<uint64_t> deep = {malloc_};
+  for (int i = 0; i < 12; i++) {
+    deep.push_back(a_);
+    deep.push_back(b_);
+  }
+  Stack full, shown;
+  resolve_stack(with_frames(deep, 0), &layout_, symbols_, full);
+  resolve_stack(with_frames(deep, 0), &layout_, symbols_, shown, 3);
+  ASSERT_EQ(full.frames.size(), 25u);
+  EXPECT_EQ(full.caller, 1);
+  EXPECT_EQ(shown.caller, full.caller);
+  ASSERT_GE(shown.frames.size(), size_t(full.caller) + 3);
+  EXPECT_LT(shown.frames.size(), full.frames.size()) << "the deep frames are not named";
+  for (size_t i = 0; i < shown.frames.size(); i++) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(shown.frames[i].addr, full.frames[i].addr);
+    EXPECT_EQ(shown.frames[i].to_string(), full.frames[i].to_string());
+    EXPECT_EQ(shown.frames[i].module, full.frames[i].module);
+  }
+}
+
+// An unnamed frame outside the runtime gives way to the next named frame of its module, so
+// the caller is not settled while the frames named so far all lie in that module: more are
+// named until the module ends.
+TEST_F(ResolveStack, ACallerInALongUnnamedRunIsSettledWhereTheRunEnds) {
+  std::vector<uint64_t> frames = {malloc_};
+  for (int i = 0; i < 14; i++) frames.push_back(address_of(jit_) + 16 * i);
+  frames.push_back(a_);
+  frames.push_back(b_);
+  Stack full, shown;
+  resolve_stack(with_frames(frames, 0), &layout_, symbols_, full);
+  resolve_stack(with_frames(frames, 0), &layout_, symbols_, shown, 3);
+  EXPECT_EQ(full.caller, 1) << "no named frame in the JIT's run: its first frame";
+  EXPECT_EQ(shown.caller, full.caller);
+  EXPECT_GE(shown.frames.size(), 15u) << "named up to the end of the run";
+  // With no caller at all, every frame is looked at.
+  std::vector<uint64_t> runtime_only(20, malloc_);
+  resolve_stack(with_frames(runtime_only, 0), &layout_, symbols_, shown, 3);
+  EXPECT_EQ(shown.caller, -1);
+  EXPECT_EQ(shown.frames.size(), 20u);
+}
+
 TEST_F(ResolveStack, AReusedStackHoldsOnlyTheNewEventsFrames) {
   Stack reused;
   resolve_stack(with_frames({malloc_, a_, b_}, 0), &layout_, symbols_, reused);
