@@ -15,6 +15,7 @@
 #include "event/event.h"
 #include "own_stack.h"
 #include "procfs/maps.h"
+#include "render/log_text.h"
 #include "symbolize/stack.h"
 
 namespace {
@@ -101,7 +102,7 @@ void BM_UnwindSymbolizeReusedWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_UnwindSymbolizeReusedWarm);
 void BM_UnwindSymbolizeShownWarm(benchmark::State& state) {
-  unwind_symbolize_reused(state, 3);
+  unwind_symbolize_reused(state, maptrail::render::TextStyle{}.caller_frames);
 }
 BENCHMARK(BM_UnwindSymbolizeShownWarm);
 
