@@ -1,6 +1,7 @@
 #include "model/address_space.h"
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <utility>
 
@@ -29,6 +30,11 @@ uint64_t page_up(uint64_t addr) {
 
 }  // namespace
 
+uint64_t AddressSpace::next_exec_epoch() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 bool AddressSpace::well_formed(std::span<const Vma> vmas) {
   for (size_t i = 0; i < vmas.size(); ++i) {
     if (vmas[i].start >= vmas[i].end) return false;
@@ -46,6 +52,15 @@ AddressSpace& AddressSpace::operator=(const AddressSpace& other) {
   vmas_.clear();
   for (const auto& [start, vma] : other.vmas_)
     vmas_.emplace_hint(vmas_.end(), start, std::make_unique<Vma>(*vma));
+  exec_epoch_ = other.exec_epoch_;  // the same code at the same places
+  return *this;
+}
+
+AddressSpace& AddressSpace::operator=(AddressSpace&& other) noexcept {
+  if (this == &other) return *this;
+  vmas_ = std::move(other.vmas_);
+  exec_epoch_ = other.exec_epoch_;
+  other.clear();  // left empty, so no longer the code the epoch names
   return *this;
 }
 
@@ -61,7 +76,7 @@ std::unique_ptr<Vma> AddressSpace::make_vma(const Vma& vma) {
   return reused;
 }
 
-AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi) {
+AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi, bool& touched_exec) {
   // One search: the first VMA ending after lo; everything else is a walk from it.
   auto it = vmas_.upper_bound(lo);
   if (it != vmas_.begin() && std::prev(it)->second->end > lo) --it;
@@ -71,6 +86,7 @@ AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi) {
     // Starts before lo and reaches past it: keeps what lies before lo, and if it also
     // reaches past hi it is the only VMA touching the range and its tail survives.
     Vma& before = *it->second;
+    touched_exec |= (before.perms & kExec) != 0;
     uint64_t end = before.end;
     before.end = lo;
     if (end > hi) {
@@ -83,6 +99,7 @@ AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi) {
   auto first = it;
   std::unique_ptr<Vma> tail;
   for (; it != vmas_.end() && it->first < hi; ++it) {
+    touched_exec |= (it->second->perms & kExec) != 0;
     if (it->second->end > hi) {
       // Ends past hi: keeps its part from hi on, in the same allocation under a new key.
       tail = std::move(it->second);
@@ -107,9 +124,14 @@ bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma>
     covered_lo = page_down(covered_lo);
     covered_hi = page_up(covered_hi);
   }
-  auto [hint, tail] = carve(covered_lo, covered_hi);
+  bool touched_exec = false;
+  auto [hint, tail] = carve(covered_lo, covered_hi, touched_exec);
   // Sorted input, all of it inside the carved range: each goes just past the one before.
-  for (const Vma& vma : vmas) hint = std::next(vmas_.emplace_hint(hint, vma.start, make_vma(vma)));
+  for (const Vma& vma : vmas) {
+    touched_exec |= (vma.perms & kExec) != 0;
+    hint = std::next(vmas_.emplace_hint(hint, vma.start, make_vma(vma)));
+  }
+  if (touched_exec) exec_epoch_ = next_exec_epoch();
   if (tail) {
     uint64_t start = tail->start;
     vmas_.emplace_hint(hint, start, std::move(tail));
@@ -121,6 +143,7 @@ bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma>
 bool AddressSpace::assign(std::vector<Vma> vmas) {
   if (!well_formed(vmas)) return false;
   vmas_.clear();
+  exec_epoch_ = next_exec_epoch();
   for (Vma& vma : vmas) {
     uint64_t start = vma.start;
     vmas_.emplace_hint(vmas_.end(), start, std::make_unique<Vma>(std::move(vma)));

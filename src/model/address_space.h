@@ -7,6 +7,7 @@
 #include <iterator>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include <absl/container/btree_map.h>
@@ -58,8 +59,8 @@ class AddressSpace {
   AddressSpace() = default;
   AddressSpace(const AddressSpace& other);
   AddressSpace& operator=(const AddressSpace& other);
-  AddressSpace(AddressSpace&&) noexcept = default;
-  AddressSpace& operator=(AddressSpace&&) noexcept = default;
+  AddressSpace(AddressSpace&& other) noexcept { *this = std::move(other); }
+  AddressSpace& operator=(AddressSpace&& other) noexcept;
 
   // "After a syscall the VMAs intersecting [lo, hi) are exactly `vmas`." The vmas may
   // extend beyond [lo, hi); the replaced range is that union, widened to whole 4 KiB pages
@@ -70,7 +71,10 @@ class AddressSpace {
   // nothing, when `vmas` is not well_formed (a corrupt event must not corrupt the model).
   bool replace_window(uint64_t lo, uint64_t hi, std::span<const Vma> vmas);
 
-  void clear() { vmas_.clear(); }
+  void clear() {
+    vmas_.clear();
+    exec_epoch_ = next_exec_epoch();
+  }
   // Replaces the whole content (a seed from /proc or PROCMAP_QUERY). Returns false,
   // changing nothing, when `vmas` is not well_formed.
   bool assign(std::vector<Vma> vmas);
@@ -89,6 +93,12 @@ class AddressSpace {
   // Sum of VMA sizes, i.e. what pmap calls the total and ps calls VSZ.
   uint64_t total_size() const;
 
+  // Names the executable VMAs as they are: it changes, to a value no address space in this
+  // process has had, whenever a change might have added, removed or altered one. Two spaces
+  // with equal epochs map the same code at the same addresses, so what was learned about a
+  // return address (its module, unwind rule, symbol) holds for both. Never 0.
+  uint64_t exec_epoch() const { return exec_epoch_; }
+
   bool operator==(const AddressSpace& other) const;
 
  private:
@@ -100,12 +110,16 @@ class AddressSpace {
     Map::iterator next;
     std::unique_ptr<Vma> tail;
   };
-  Carved carve(uint64_t lo, uint64_t hi);
+  // Sets touched_exec when it clips or removes an executable VMA.
+  Carved carve(uint64_t lo, uint64_t hi, bool& touched_exec);
   // A VMA equal to `vma`, in an allocation from spare_ when there is one: a window
   // replaces VMAs with about as many, and a reused Vma's name keeps its capacity.
   std::unique_ptr<Vma> make_vma(const Vma& vma);
 
+  static uint64_t next_exec_epoch();
+
   Map vmas_;
+  uint64_t exec_epoch_ = next_exec_epoch();
   // Scratch space between carve and the inserts of one window; a copy starts empty.
   std::vector<std::unique_ptr<Vma>> spare_;
 };

@@ -1,5 +1,7 @@
 #include "symbolize/symbolizer.h"
 
+#include <algorithm>
+#include <bit>
 #include <string_view>
 
 #include <fmt/compile.h>
@@ -31,6 +33,47 @@ Frame Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr) {
 }
 
 void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame& frame) {
+  if (!layout) {
+    resolve_slowly(layout, addr, frame);
+    return;
+  }
+  if (resolved_.empty()) resolved_.resize(kResolvedSlots);
+  const uint64_t epoch = layout->exec_epoch();
+  uint64_t hash = (addr ^ (epoch << 40)) * 0x9e3779b97f4a7c15ull;
+  Resolved& slot = resolved_[hash >> (64 - std::countr_zero(kResolvedSlots))];
+  if (slot.epoch == epoch && slot.addr == addr) {
+    resolved_hits_++;
+    frame.addr = addr;
+    frame.module.assign(*slot.name, slot.module_at);
+    if (slot.file)
+      frame.path.assign(*slot.name);
+    else
+      frame.path.clear();
+    if (slot.symbol)
+      frame.symbol.assign(*slot.symbol);
+    else
+      frame.symbol.clear();
+    frame.offset = slot.offset;
+    return;
+  }
+  resolved_misses_++;
+  const std::string* symbol = resolve_slowly(layout, addr, frame);
+  // Only code: its names stay as long as the exec epoch; data mappings change all the time.
+  const model::Vma* vma = layout->find(addr);
+  if (!vma || !(vma->perms & model::kExec)) return;
+  if (names_.size() >= kMaxNames) {  // a runaway of unique names: start over
+    std::fill(resolved_.begin(), resolved_.end(), Resolved{});
+    names_.clear();
+  }
+  slot = Resolved{.epoch = epoch, .addr = addr, .offset = frame.offset};
+  slot.file = !frame.path.empty();
+  slot.name = &*names_.insert(slot.file ? frame.path : frame.module).first;
+  slot.module_at = uint32_t(slot.name->size() - frame.module.size());
+  slot.symbol = symbol;
+}
+
+const std::string* Symbolizer::resolve_slowly(const model::AddressSpace* layout, uint64_t addr,
+                                              Frame& frame) {
   frame.addr = addr;
   frame.offset = 0;
   frame.path.clear();
@@ -38,20 +81,20 @@ void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame
   const model::Vma* vma = layout ? layout->find(addr) : nullptr;
   if (!vma) {
     frame.module.clear();
-    return;
+    return nullptr;
   }
   const std::string& name = vma->name;
   if (name.empty() || name[0] != '/') {
     frame.module.assign(name.empty() ? std::string_view("[anon]") : std::string_view(name));
     frame.offset = addr - vma->start;
-    return;
+    return nullptr;
   }
   frame.path.assign(name);
   frame.module.assign(name, name.rfind('/') + 1);
   uint64_t file_offset = addr - vma->start + vma->offset;
   frame.offset = file_offset;
   ElfModule* elf = modules_.module_for(*vma);
-  if (!elf) return;
+  if (!elf) return nullptr;
   auto [place, inserted] = places_.try_emplace({elf, file_offset});
   if (inserted) {
     place->second = {"", file_offset};
@@ -61,7 +104,9 @@ void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame
   if (!place->second.first.empty()) {
     frame.symbol.assign(place->second.first);
     frame.offset = place->second.second;
+    return &place->second.first;
   }
+  return nullptr;
 }
 
 }  // namespace maptrail::symbolize

@@ -9,6 +9,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "model/address_space.h"
@@ -47,7 +48,15 @@ class Symbolizer {
   // Unwinds copied stacks with the same modules (and keeps its rule cache across events).
   Unwinder& unwinder() { return unwinder_; }
 
+  // Addresses answered from the per-address cache / looked up in the model and the module.
+  uint64_t resolved_hits() const { return resolved_hits_; }
+  uint64_t resolved_misses() const { return resolved_misses_; }
+
  private:
+  // The uncached resolve; returns the symbol's name in places_, if any.
+  const std::string* resolve_slowly(const model::AddressSpace* layout, uint64_t addr, Frame& frame);
+  uint64_t resolved_hits_ = 0, resolved_misses_ = 0;
+
   ModuleCache modules_;
   Unwinder unwinder_{modules_};
   // Return addresses repeat (a loop calls mmap from the same place): symbol and offset by
@@ -63,6 +72,23 @@ class Symbolizer {
     }
   };
   std::unordered_map<PlaceKey, std::pair<std::string, uint64_t>, PlaceHash> places_;
+  // What resolve() gives for one address of an address space, by (exec epoch, address):
+  // a warm frame reads one cache line and the strings it points to instead of walking the
+  // model's B-tree and two hash tables, which the traced program evicts between events.
+  // The strings live in names_ and places_, whose nodes never move.
+  struct Resolved {
+    uint64_t epoch = 0;  // 0: empty
+    uint64_t addr = 0;
+    const std::string* name = nullptr;    // the VMA's name ("[anon]" for an unnamed one)
+    const std::string* symbol = nullptr;  // nullptr: none
+    uint64_t offset = 0;                  // as Frame::offset
+    uint32_t module_at = 0;               // where the file name starts in *name
+    bool file = false;                    // *name is a path
+  };
+  static constexpr size_t kResolvedSlots = 8192;  // direct-mapped: a collision recomputes
+  static constexpr size_t kMaxNames = 1 << 16;
+  std::vector<Resolved> resolved_;  // kResolvedSlots once used
+  std::unordered_set<std::string> names_;
   std::vector<std::string> runtime_modules_;
 };
 

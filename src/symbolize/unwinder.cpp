@@ -2,6 +2,7 @@
 
 #include <dwarf.h>
 
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -32,9 +33,9 @@ bool simple_cfa(Dwarf_Frame* frame, Unwinder::Rule& rule) {
   } else {
     return false;
   }
-  if (reg >= kUserRegs) return false;
+  if (reg >= kUserRegs || offset != int32_t(offset)) return false;
   rule.cfa_register = uint8_t(reg);
-  rule.cfa_offset = offset;
+  rule.cfa_offset = int32_t(offset);
   return true;
 }
 
@@ -89,9 +90,11 @@ const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address)
     RegisterRule r = register_rule(frame.get(), reg);
     if (r.kind == RegisterRule::kSame) {
       rule.same_registers |= bit(reg);
+    } else if (reg == kRsp && r.kind == RegisterRule::kIsCfa && r.offset == 0) {
+      // the x86-64 ABI's default, which the unwind applies to every frame
     } else if (r.kind == RegisterRule::kAtCfa || r.kind == RegisterRule::kIsCfa) {
-      rule.computed_register[rule.ncomputed] = uint8_t(reg);
-      rule.computed[rule.ncomputed++] = r;
+      if (rule.ncomputed == Rule::kMaxComputed || r.offset != int16_t(r.offset)) return &rule;
+      rule.computed[rule.ncomputed++] = {uint8_t(reg), r.kind, int16_t(r.offset)};
     } else if (reg == ra) {
       if (r.kind == RegisterRule::kUnsupported) return &rule;
       rule.return_address_undefined = true;
@@ -99,6 +102,28 @@ const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address)
   }
   rule.usable = true;
   return &rule;
+}
+
+const Unwinder::Place& Unwinder::place_at(const model::AddressSpace& layout, uint64_t pc) {
+  static_assert(sizeof(Place) == 64, "one cache line per return address");
+  if (places_.empty()) places_.resize(kPlaceSlots);
+  const uint64_t epoch = layout.exec_epoch();
+  uint64_t hash = (pc ^ (epoch << 40)) * 0x9e3779b97f4a7c15ull;
+  Place& place = places_[hash >> (64 - std::countr_zero(kPlaceSlots))];
+  if (place.epoch == epoch && place.pc == pc) {
+    place_hits_++;
+    return place;
+  }
+  place_misses_++;
+  place = Place{.epoch = epoch, .pc = pc};
+  const model::Vma* vma = layout.find(pc);
+  place.in_code = vma && (vma->perms & model::kExec);
+  if (place.in_code && !vma->name.empty() && vma->name[0] == '/') {
+    if (ElfModule* module = modules_.module_for(*vma))
+      if (auto at = module->elf_address(pc - vma->start + vma->offset))
+        place.rule = *rule_at(module, *at);
+  }
+  return place;
 }
 
 Unwound Unwinder::unwind(const model::AddressSpace* layout,
@@ -124,21 +149,20 @@ Unwound Unwinder::unwind(const model::AddressSpace* layout,
     // A return address points after the call: look up the call itself (innermost: the pc).
     uint64_t pc = now[kRip];
     uint64_t where = out.pcs.size() == 1 ? pc : pc - 1;
-    const model::Vma* vma = layout ? layout->find(where) : nullptr;
-    if (!vma || !(vma->perms & model::kExec)) {
+    if (!layout) {
       out.end = Unwound::End::kNoModule;
       break;
     }
-    const Rule* rule = nullptr;
-    if (!vma->name.empty() && vma->name[0] == '/') {
-      if (ElfModule* module = modules_.module_for(*vma))
-        if (auto at = module->elf_address(where - vma->start + vma->offset))
-          rule = rule_at(module, *at);
+    const Place& place = place_at(*layout, where);
+    if (!place.in_code) {
+      out.end = Unwound::End::kNoModule;
+      break;
     }
+    const Rule* rule = &place.rule;
 
     std::array<uint64_t, kUserRegs> caller{};
     uint32_t caller_known = 0;
-    if (rule && rule->usable) {
+    if (rule->usable) {
       if (!(known & bit(rule->cfa_register))) {
         out.end = Unwound::End::kNoRule;
         break;
@@ -147,8 +171,8 @@ Unwound Unwinder::unwind(const model::AddressSpace* layout,
       caller = now;
       caller_known = known & rule->same_registers;
       for (int i = 0; i < rule->ncomputed; i++) {
-        const RegisterRule& r = rule->computed[i];
-        int reg = rule->computed_register[i];
+        const Rule::Computed& r = rule->computed[i];
+        int reg = r.reg;
         if (r.kind == RegisterRule::kIsCfa) {
           caller[reg] = cfa + uint64_t(r.offset);
           caller_known |= bit(reg);

@@ -48,26 +48,47 @@ class Unwinder {
                  std::span<const uint8_t> stack, size_t max_frames = 128);
 
   size_t cached_rules() const { return rules_.size(); }
+  // Return addresses answered from the per-address cache / looked up in the model and CFI.
+  uint64_t place_hits() const { return place_hits_; }
+  uint64_t place_misses() const { return place_misses_; }
 
   // How one register of the caller is found, relative to the CFA.
   struct RegisterRule {
     enum Kind : uint8_t { kSame, kUndefined, kAtCfa, kIsCfa, kUnsupported } kind = kSame;
     int64_t offset = 0;
   };
-  // The CFI at one pc, reduced to what x86-64 code uses.
+  // The CFI at one pc, reduced to what x86-64 code uses, in 40 bytes: the registers a
+  // function saves are the 6 callee-saved ones and the return address, at small offsets
+  // from the CFA. A rule needing more is left unusable (a frame-pointer step is tried).
   struct Rule {
-    bool usable = false;  // CFA = register + offset, nothing exotic
-    uint8_t cfa_register = 7;
-    int64_t cfa_offset = 0;
-    uint8_t return_address_register = 16;
+    static constexpr int kMaxComputed = 7;
+    int32_t cfa_offset = 0;
     uint32_t same_registers = 0;  // kept as they are in the caller
-    uint8_t ncomputed = 0;        // the others that the caller gets back: loaded or computed
-    std::array<uint8_t, kUserRegs> computed_register{};
-    std::array<RegisterRule, kUserRegs> computed{};
-    bool return_address_undefined = false;
+    uint8_t cfa_register = 7;
+    uint8_t return_address_register = 16;
+    bool usable : 1 = false;  // CFA = register + offset, nothing exotic
+    bool return_address_undefined : 1 = false;
+    uint8_t ncomputed = 0;  // the others that the caller gets back: loaded or computed
+    struct Computed {
+      uint8_t reg;
+      RegisterRule::Kind kind;  // kAtCfa or kIsCfa
+      int16_t offset;
+    };
+    std::array<Computed, kMaxComputed> computed{};
   };
 
  private:
+  // What one pc of an address space leads to, cached by (exec epoch, pc): a warm frame
+  // then costs one cache line instead of a B-tree walk, a module lookup and a hash probe
+  // (the reader meets its tables cold when the traced program ran in between).
+  struct Place {
+    uint64_t epoch = 0;  // 0: empty
+    uint64_t pc = 0;
+    Rule rule;
+    bool in_code = false;  // inside an executable VMA
+  };
+  static constexpr size_t kPlaceSlots = 8192;  // direct-mapped: a collision recomputes
+  const Place& place_at(const model::AddressSpace& layout, uint64_t pc);
   const Rule* rule_at(ElfModule* module, uint64_t elf_address);
 
   ModuleCache& modules_;
@@ -82,6 +103,8 @@ class Unwinder {
     }
   };
   std::unordered_map<Key, Rule, KeyHash> rules_;
+  std::vector<Place> places_;  // kPlaceSlots once used
+  uint64_t place_hits_ = 0, place_misses_ = 0;
 };
 
 }  // namespace maptrail::symbolize

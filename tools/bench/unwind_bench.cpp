@@ -106,6 +106,64 @@ void BM_UnwindSymbolizeShownWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_UnwindSymbolizeShownWarm);
 
+// The caches of maptrail warm, the CPU's not: between two events the workload ran and
+// evicted maptrail's tables from the CPU caches (a reader waking every 20 ms during a JVM
+// start). The eviction (writing 64 MiB) is not timed.
+void BM_UnwindSymbolizeShownEvicted(benchmark::State& state) {
+  const auto& r = recorded();
+  maptrail::symbolize::Symbolizer symbols;
+  maptrail::symbolize::Stack stack;
+  std::vector<uint8_t> evict(64 << 20);
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t at = 0; at < evict.size(); at += 64) evict[at] = uint8_t(at + i);
+    benchmark::ClobberMemory();
+    state.ResumeTiming();
+    maptrail::symbolize::resolve_stack(r.events[i++ % r.events.size()], &r.layout, symbols, stack,
+                                       maptrail::render::TextStyle{}.caller_frames);
+    frames += stack.frames.size();
+    benchmark::DoNotOptimize(stack);
+  }
+  report(state, frames);
+}
+BENCHMARK(BM_UnwindSymbolizeShownEvicted);
+void BM_EvictedNothing(benchmark::State& state) {
+  std::vector<uint8_t> evict(64 << 20);
+  size_t i = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t at = 0; at < evict.size(); at += 64) evict[at] = uint8_t(at + i);
+    benchmark::ClobberMemory();
+    state.ResumeTiming();
+    i++;
+  }
+}
+BENCHMARK(BM_EvictedNothing);
+
+// The tables warm, the process new: every return address is met for the first time at its
+// address (a JVM start maps the same libraries as the one before, elsewhere), so each frame
+// is looked up in the model and the module's caches instead of the per-address cache.
+void BM_UnwindSymbolizeShownNewProcess(benchmark::State& state) {
+  const auto& r = recorded();
+  maptrail::symbolize::Symbolizer symbols;
+  maptrail::symbolize::Stack stack;
+  maptrail::model::AddressSpace layout;
+  const auto vmas = r.layout.vmas();
+  size_t i = 0, frames = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    layout.assign(vmas);  // a new exec epoch: nothing known at any address
+    state.ResumeTiming();
+    maptrail::symbolize::resolve_stack(r.events[i++ % r.events.size()], &layout, symbols, stack,
+                                       maptrail::render::TextStyle{}.caller_frames);
+    frames += stack.frames.size();
+    benchmark::DoNotOptimize(stack);
+  }
+  report(state, frames);
+}
+BENCHMARK(BM_UnwindSymbolizeShownNewProcess);
+
 void BM_UnwindSymbolizeCold(benchmark::State& state) {
   const auto& r = recorded();
   size_t i = 0, frames = 0;

@@ -438,5 +438,76 @@ TEST(AddressSpaceScaleTest, MillionVmasStayFast) {
   EXPECT_EQ(space.in_range(kBase, kBase + 2 * kCount * P).size(), space.size());
 }
 
+// The epoch is what caches of return addresses are keyed by: a change it misses would have
+// the symbolizer name a library that is gone.
+TEST(AddressSpaceExecEpoch, ChangesWithEveryChangeToCodeAndOnlyThen) {
+  AddressSpace space;
+  ASSERT_TRUE(space.assign(
+      {file(kBase, kBase + 4 * P, 0, kRead | kExec), anon(kBase + 8 * P, kBase + 9 * P)}));
+  uint64_t epoch = space.exec_epoch();
+  EXPECT_NE(epoch, 0u);
+
+  // Data: mapped, protected, unmapped next to the code, the code untouched.
+  ASSERT_TRUE(space.replace_window(kBase + 16 * P, kBase + 17 * P,
+                                   {{anon(kBase + 16 * P, kBase + 17 * P)}}));
+  ASSERT_TRUE(space.replace_window(kBase + 8 * P, kBase + 9 * P,
+                                   {{anon(kBase + 8 * P, kBase + 9 * P, kRead)}}));
+  ASSERT_TRUE(space.replace_window(kBase + 16 * P, kBase + 17 * P, {}));
+  EXPECT_EQ(space.exec_epoch(), epoch);
+
+  // Code split by mprotect: the piece that lost kExec changes what a pc there leads to.
+  ASSERT_TRUE(space.replace_window(kBase + 2 * P, kBase + 3 * P,
+                                   {{file(kBase + 2 * P, kBase + 3 * P, 2 * P, kRead)}}));
+  uint64_t split = space.exec_epoch();
+  EXPECT_NE(split, epoch);
+
+  // New code mapped where nothing was.
+  ASSERT_TRUE(space.replace_window(kBase + 20 * P, kBase + 21 * P,
+                                   {{anon(kBase + 20 * P, kBase + 21 * P, kRead | kExec)}}));
+  uint64_t mapped = space.exec_epoch();
+  EXPECT_NE(mapped, split);
+  EXPECT_NE(mapped, epoch);
+
+  // Code unmapped.
+  ASSERT_TRUE(space.replace_window(kBase + 20 * P, kBase + 21 * P, {}));
+  EXPECT_NE(space.exec_epoch(), mapped);
+
+  // A window that is not well formed changes nothing, the epoch included.
+  uint64_t before_bad = space.exec_epoch();
+  EXPECT_FALSE(space.replace_window(
+      kBase, kBase + P,
+      {{anon(kBase + P, kBase + 2 * P, kRead | kExec), anon(kBase, kBase + P, kRead | kExec)}}));
+  EXPECT_EQ(space.exec_epoch(), before_bad);
+}
+
+TEST(AddressSpaceExecEpoch, ACopySharesItUntilEitherChanges) {
+  AddressSpace parent;
+  ASSERT_TRUE(parent.assign({file(kBase, kBase + 4 * P, 0, kRead | kExec)}));
+  AddressSpace child = parent;  // fork: the same code at the same places
+  EXPECT_EQ(child.exec_epoch(), parent.exec_epoch());
+
+  ASSERT_TRUE(child.replace_window(kBase, kBase + 4 * P, {}));
+  EXPECT_NE(child.exec_epoch(), parent.exec_epoch());
+
+  // Never reused, even by a space built the same way.
+  AddressSpace twin;
+  ASSERT_TRUE(twin.assign({file(kBase, kBase + 4 * P, 0, kRead | kExec)}));
+  EXPECT_NE(twin.exec_epoch(), parent.exec_epoch());
+}
+
+TEST(AddressSpaceExecEpoch, AnEmptiedSpaceNoLongerHasTheEpochOfItsCode) {
+  AddressSpace space;
+  ASSERT_TRUE(space.assign({file(kBase, kBase + 4 * P, 0, kRead | kExec)}));
+  uint64_t epoch = space.exec_epoch();
+
+  AddressSpace moved = std::move(space);
+  EXPECT_EQ(moved.exec_epoch(), epoch);
+  EXPECT_NE(space.exec_epoch(), epoch);  // NOLINT(bugprone-use-after-move): left empty
+  EXPECT_TRUE(space.empty());
+
+  moved.clear();
+  EXPECT_NE(moved.exec_epoch(), epoch);
+}
+
 }  // namespace
 }  // namespace maptrail::model

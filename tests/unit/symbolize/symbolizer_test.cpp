@@ -391,5 +391,42 @@ TEST_F(ResolveStack, NullFramesEndTheWalk) {
   EXPECT_EQ(s.frames[s.caller].addr, a_);
 }
 
+// Names are cached by address: once other code is mapped there, the address is named anew.
+TEST_F(SymbolizerTest, AnAddressIsNamedAfterWhatIsMappedThereNow) {
+  uint64_t addr = function_address(&maptrail_test::noinline_target);
+  Frame before = symbols_.resolve(&layout_, addr);
+  ASSERT_EQ(before.module, basename_of(self_exe()));
+  const model::Vma* code = layout_.find(addr);
+  ASSERT_NE(code, nullptr);
+  model::Vma jit;
+  jit.start = code->start;
+  jit.end = code->end;
+  jit.perms = model::kRead | model::kExec;
+  jit.name = "[anon:jit]";
+  ASSERT_TRUE(layout_.replace_window(jit.start, jit.end, {{jit}}));
+  Frame after = symbols_.resolve(&layout_, addr);
+  EXPECT_EQ(after.module, "[anon:jit]");
+  EXPECT_EQ(after.path, "");
+  EXPECT_EQ(after.symbol, "");
+  EXPECT_EQ(after.offset, addr - jit.start);
+}
+
+TEST_F(SymbolizerTest, ACachedAddressResolvesAsTheFirstTime) {
+  const uint64_t addrs[] = {function_address(&maptrail_test::noinline_target) + 1,
+                            library_symbol("libc.so.6", "malloc"), address_of(jit_) + 16};
+  for (uint64_t addr : addrs) {
+    ASSERT_NE(addr, 0u);
+    Frame first = symbols_.resolve(&layout_, addr);
+    uint64_t hits = symbols_.resolved_hits();
+    Frame again = symbols_.resolve(&layout_, addr);
+    EXPECT_EQ(symbols_.resolved_hits(), hits + 1);
+    EXPECT_EQ(again.addr, first.addr);
+    EXPECT_EQ(again.module, first.module);
+    EXPECT_EQ(again.path, first.path);
+    EXPECT_EQ(again.symbol, first.symbol);
+    EXPECT_EQ(again.offset, first.offset);
+  }
+}
+
 }  // namespace
 }  // namespace maptrail::symbolize

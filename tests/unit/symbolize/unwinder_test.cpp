@@ -150,5 +150,35 @@ TEST(Unwinder, AnEmptyCopyStopsWithoutReadingOutsideIt) {
   EXPECT_EQ(unwound.end, Unwound::End::kOutOfStack);
 }
 
+TEST(Unwinder, ASecondUnwindIsAnsweredByTheCacheOfReturnAddresses) {
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto first = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  uint64_t hits = symbols.unwinder().place_hits(), misses = symbols.unwinder().place_misses();
+  EXPECT_GE(misses, first.pcs.size() - 1);
+  auto second = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  EXPECT_EQ(second.pcs, first.pcs);
+  EXPECT_EQ(symbols.unwinder().place_misses(), misses);
+  EXPECT_EQ(symbols.unwinder().place_hits(), hits + first.pcs.size());  // the last: no caller
+}
+
+// What the cache knew about an address holds only for the code mapped there then.
+TEST(Unwinder, TheCacheOfReturnAddressesFollowsTheLayout) {
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto warm = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  ASSERT_EQ(warm.end, Unwound::End::kOutermost);
+  const model::Vma* code = layout.find(captured.regs[16]);
+  ASSERT_NE(code, nullptr);
+  model::Vma data = *code;
+  data.perms = model::kRead;
+  ASSERT_TRUE(layout.replace_window(data.start, data.end, {{data}}));
+  auto after = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  EXPECT_EQ(after.pcs.size(), 1u);
+  EXPECT_EQ(after.end, Unwound::End::kNoModule);
+}
+
 }  // namespace
 }  // namespace maptrail::symbolize
