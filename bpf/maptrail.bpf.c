@@ -708,6 +708,11 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
      * first frame, under its TLS. */
     __u64 end = 0;
     bpf_find_vma(st->task, sp, vma_end_cb, &end, 0);
+    /* Nor above the thread descriptor that fsbase points at: glibc and musl put it at the
+     * top of a thread's stack mapping, over the static TLS, and it is 2 KiB or more that
+     * no unwind reads. The main thread's descriptor lies elsewhere. */
+    __u64 descriptor = st->task->thread.fsbase;
+    if (descriptor > sp && descriptor < end) end = descriptor;
     if (end > sp && end - sp < want) want = end - sp;
   }
 

@@ -43,8 +43,26 @@ Error malformed(std::string what) {
   return Error{EPROTO, "malformed event record: " + what};
 }
 
-std::string bounded_string(const char* chars, size_t max) {
-  return std::string(chars, strnlen(chars, max));
+// Back to a default Event, except that its containers keep their capacity.
+void reset(Event& e) {
+  std::string comm = std::move(e.comm), filename = std::move(e.filename);
+  std::vector<Range> ranges = std::move(e.ranges);
+  std::vector<WindowVma> vmas = std::move(e.vmas);
+  std::vector<uint64_t> frames = std::move(e.frames);
+  std::vector<uint8_t> user_stack = std::move(e.user_stack);
+  e = Event{};
+  comm.clear();
+  filename.clear();
+  ranges.clear();
+  vmas.clear();
+  frames.clear();
+  user_stack.clear();
+  e.comm = std::move(comm);
+  e.filename = std::move(filename);
+  e.ranges = std::move(ranges);
+  e.vmas = std::move(vmas);
+  e.frames = std::move(frames);
+  e.user_stack = std::move(user_stack);
 }
 
 void decode_header(const mt_event_header& h, Event& e) {
@@ -56,11 +74,11 @@ void decode_header(const mt_event_header& h, Event& e) {
   e.mm = h.mm;
   e.enter_ns = h.enter_ns;
   e.exit_ns = h.exit_ns;
-  e.comm = bounded_string(h.comm, sizeof(h.comm));
+  e.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
 }
 
-Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_header& h,
-                             StackCopy stack) {
+Result<void> decode_syscall(std::span<const uint8_t> bytes, const mt_event_header& h,
+                            StackCopy stack, Event& e) {
   mt_syscall_event raw;
   if (!read_struct(bytes, 0, raw)) return malformed("syscall record shorter than its body");
   if ((h.kind == MT_EV_SYSCALL && h.syscall == MT_SYS_NONE) || h.syscall >= MT_SYS_COUNT)
@@ -79,7 +97,6 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
   if (needed > bytes.size())
     return malformed(fmt::format("{} bytes, {} needed", bytes.size(), needed));
 
-  Event e;
   decode_header(h, e);
   std::copy(std::begin(raw.args), std::end(raw.args), e.args.begin());
   e.ret = raw.ret;
@@ -128,22 +145,21 @@ Result<Event> decode_syscall(std::span<const uint8_t> bytes, const mt_event_head
                e.vmas.end());
   for (size_t i = 1; i < e.vmas.size(); i++)
     if (e.vmas[i].start < e.vmas[i - 1].end) return malformed("window VMAs overlap");
-  return e;
+  return {};
 }
 
-Result<Event> decode_task(std::span<const uint8_t> bytes, const mt_event_header& h) {
+Result<void> decode_task(std::span<const uint8_t> bytes, const mt_event_header& h, Event& e) {
   mt_task_event raw;
   if (!read_struct(bytes, 0, raw)) return malformed("task record shorter than its body");
-  Event e;
   decode_header(h, e);
   e.child_pid = raw.child_pid;
   e.child_tid = raw.child_tid;
   e.child_mm = raw.child_mm;
   e.exit_code = raw.exit_code;
   if (e.kind == Kind::kFork) e.child_map_count = raw.child_map_count;
-  e.filename =
-      bounded_string(raw.filename, std::min<size_t>(raw.filename_len, sizeof(raw.filename)));
-  return e;
+  e.filename.assign(raw.filename, strnlen(raw.filename, std::min<size_t>(raw.filename_len,
+                                                                         sizeof(raw.filename))));
+  return {};
 }
 
 }  // namespace
@@ -212,6 +228,13 @@ std::span<const std::string_view> arg_names(Syscall s) {
 }
 
 Result<Event> decode(std::span<const uint8_t> record, StackCopy stack) {
+  Event e;
+  if (auto decoded = decode(record, stack, e); !decoded) return decoded.error();
+  return e;
+}
+
+Result<void> decode(std::span<const uint8_t> record, StackCopy stack, Event& e) {
+  reset(e);
   mt_event_header h;
   if (!read_struct(record, 0, h))
     return malformed(fmt::format("{} bytes, no header", record.size()));
@@ -221,13 +244,13 @@ Result<Event> decode(std::span<const uint8_t> record, StackCopy stack) {
   switch (h.kind) {
     case MT_EV_SYSCALL:
     case MT_EV_LAYOUT:
-      return decode_syscall(bytes, h, stack);
+      return decode_syscall(bytes, h, stack, e);
     case MT_EV_FORK:
     case MT_EV_THREAD:
     case MT_EV_EXEC:
     case MT_EV_EXIT:
     case MT_EV_EXIT_MMAP:
-      return decode_task(bytes, h);
+      return decode_task(bytes, h, e);
   }
   return malformed(fmt::format("unknown kind {}", h.kind));
 }

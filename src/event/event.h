@@ -57,6 +57,7 @@ std::span<const std::string_view> arg_names(Syscall s);
 
 struct Range {
   uint64_t lo = 0, hi = 0;
+  bool operator==(const Range&) const = default;
 };
 
 struct WindowVma {
@@ -67,6 +68,7 @@ struct WindowVma {
   uint32_t dev = 0;  // kernel encoding
   uint8_t name_kind = MT_NAME_NONE;
   std::string name;  // file path or special mapping name as the kernel gave it
+  bool operator==(const WindowVma&) const = default;
 };
 
 struct Event {
@@ -109,6 +111,7 @@ struct Event {
     return !(flags & (MT_F_WINDOW_OVERFLOW | MT_F_WINDOW_BUSY | MT_F_WINDOW_HOLE | MT_F_WHOLE_MM |
                       MT_F_NAMES_TRUNCATED));
   }
+  bool operator==(const Event&) const = default;
 };
 
 // Whether decode keeps a record's stack copy. kDrop leaves user_stack empty and flags the
@@ -117,6 +120,10 @@ enum class StackCopy { kKeep, kDrop };
 
 // Decodes one record; a short or inconsistent record is an Error that says what is wrong.
 Result<Event> decode(std::span<const uint8_t> record, StackCopy stack = StackCopy::kKeep);
+// The same into an Event reused from record to record: its vectors and strings keep their
+// capacity, so a reader that recycles its events stops allocating once they have grown.
+// After an error `out` holds part of the bad record: use it only after a success.
+Result<void> decode(std::span<const uint8_t> record, StackCopy stack, Event& out);
 
 // A window VMA as /proc/PID/maps shows it: perms from vm_flags, offset 0 for anonymous
 // memory, [heap]/[stack] from the mm bounds carried by the event.

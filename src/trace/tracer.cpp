@@ -96,11 +96,15 @@ size_t backlog_cost(const event::Event& e) {
 
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
+  Tracer::Batch& in = tracer->incoming_;
   // Past half the backlog, records are kept without their stack copies (see poll()).
-  size_t held = tracer->backlog_bytes_.load(std::memory_order_relaxed) + tracer->incoming_bytes_;
+  size_t held = tracer->backlog_bytes_.load(std::memory_order_relaxed) + in.bytes;
+  if (in.size == in.events.size()) in.events.emplace_back();
+  event::Event& e = in.events[in.size];
   auto decoded = event::decode(
       {static_cast<const uint8_t*>(data), size},
-      held >= tracer->max_backlog_bytes_ / 2 ? event::StackCopy::kDrop : event::StackCopy::kKeep);
+      held >= tracer->max_backlog_bytes_ / 2 ? event::StackCopy::kDrop : event::StackCopy::kKeep,
+      e);
   if (!decoded) {
     std::lock_guard lock(tracer->mutex_);
     tracer->decode_errors_++;
@@ -109,24 +113,28 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   }
   // Collected without the lock and handed over in batches (Tracer::publish): a lock per
   // record, taken by both threads, cost more than decoding the record.
-  size_t cost = backlog_cost(*decoded);
-  tracer->incoming_bytes_ += cost;
-  tracer->incoming_.push_back(std::move(*decoded));
-  if (tracer->incoming_.size() >= Tracer::kBatch) tracer->publish();
+  size_t cost = backlog_cost(e);
+  in.size++;
+  in.bytes += cost;
+  if (in.size >= Tracer::kBatch) tracer->publish();
   // Full: the rest stays in the ring buffer (and what does not fit there is counted lost).
   if (held + cost >= tracer->max_backlog_bytes_) return -EAGAIN;
   return 0;
 }
 
 void Tracer::publish() {
-  if (incoming_.empty()) return;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& e : incoming_) backlog_.push_back(std::move(e));
-    backlog_bytes_ += incoming_bytes_;
+  if (incoming_.size == 0) return;
+  std::lock_guard lock(mutex_);
+  backlog_bytes_ += incoming_.bytes;
+  backlog_events_ += incoming_.size;
+  backlog_.push_back(std::move(incoming_));
+  if (spare_.empty()) {
+    incoming_ = Batch{};
+  } else {
+    incoming_ = std::move(spare_.back());
+    spare_.pop_back();
   }
-  incoming_.clear();
-  incoming_bytes_ = 0;
+  incoming_.size = incoming_.bytes = 0;
 }
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -200,26 +208,25 @@ void Tracer::read_ring() {
 }
 
 bool Tracer::take(event::Event& out) {
-  if (ready_.empty()) {
+  if (ready_at_ == ready_.size) {
     std::lock_guard lock(mutex_);
     if (backlog_.empty()) return false;
-    size_t n = std::min(backlog_.size(), kBatch);
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-      bytes += backlog_cost(backlog_.front());
-      ready_.push_back(std::move(backlog_.front()));
-      backlog_.pop_front();
-    }
-    backlog_bytes_ -= std::min<size_t>(backlog_bytes_, bytes);
+    if (!ready_.events.empty() && spare_.size() < kSpareBatches)
+      spare_.push_back(std::move(ready_));
+    ready_ = std::move(backlog_.front());
+    backlog_.pop_front();
+    ready_at_ = 0;
+    backlog_events_ -= ready_.size;
+    backlog_bytes_ -= std::min<size_t>(backlog_bytes_, ready_.bytes);
   }
-  out = std::move(ready_.front());
-  ready_.pop_front();
+  // A swap, not a move: the buffers of the event handled before go back with the batch.
+  std::swap(out, ready_.events[ready_at_++]);
   return true;
 }
 
 size_t Tracer::backlog() const {
   std::lock_guard lock(mutex_);
-  return backlog_.size() + ready_.size();
+  return backlog_events_ + (ready_.size - ready_at_);
 }
 
 uint64_t Tracer::decode_errors() const {

@@ -124,15 +124,27 @@ class Tracer {
   static constexpr size_t kBatch = 256;  // events handed between the threads at once
   void publish();                        // the reader's new events into the backlog
 
-  mutable std::mutex mutex_;  // guards the backlog and the decode errors
-  std::deque<event::Event> backlog_;
+  // Events go from the reader to the consumer a batch at a time, and the batches come back
+  // with their events' vectors and strings still allocated: the reader decodes into them,
+  // so a steady stream of 8 KiB stack copies allocates nothing.
+  struct Batch {
+    std::vector<event::Event> events;  // the first `size` are records, the rest recycled
+    size_t size = 0;
+    size_t bytes = 0;  // backlog_cost of the records
+  };
+  static constexpr size_t kSpareBatches = 2;  // kept for reuse; the rest are freed
+
+  mutable std::mutex mutex_;  // guards the backlog, the spare batches and the decode errors
+  std::deque<Batch> backlog_;
+  size_t backlog_events_ = 0;
   std::atomic<size_t> backlog_bytes_{0};  // written under mutex_
-  std::vector<event::Event> incoming_;    // the reader's, not yet in the backlog
-  size_t incoming_bytes_ = 0;
-  std::deque<event::Event> ready_;  // the consumer's, taken from the backlog
-  std::string ring_error_;          // the reader's error, reported by the next poll()
-  int wake_fd_ = -1;                // eventfd: readable while the backlog is not empty
-  int sync_fd_ = -1;                // eventfd in the ring's epoll set: wakes the reader for sync()
+  std::vector<Batch> spare_;
+  Batch incoming_;  // the reader's, not yet in the backlog
+  Batch ready_;     // the consumer's, taken from the backlog; events before ready_at_ handled
+  size_t ready_at_ = 0;
+  std::string ring_error_;  // the reader's error, reported by the next poll()
+  int wake_fd_ = -1;        // eventfd: readable while the backlog is not empty
+  int sync_fd_ = -1;        // eventfd in the ring's epoll set: wakes the reader for sync()
   std::atomic<uint64_t> sync_requested_{0};
   uint64_t sync_done_ = 0;  // guarded by mutex_
   std::condition_variable synced_;

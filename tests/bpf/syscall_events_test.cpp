@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/mman.h>
 #include <linux/userfaultfd.h>
+#include <asm/prctl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -840,10 +841,11 @@ TEST_F(SyscallEvents, InFlightWhileACallIsInsideTheKernelAndNotAfter) {
 // collision hash: every one still produces its whole event, and the verifier's in-flight
 // check sees a call held there.
 // A thread whose stack top user space has not yet learned (its first calls) gets a copy
-// that stops at the end of the mapping holding its stack pointer, even when the memory
-// above is readable: no frame of that stack lies beyond it. The thread runs on a stack of
-// our own with a readable page right above it.
-TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
+// that stops under its thread descriptor (where fsbase points: glibc puts it at the top of
+// the thread's stack) and never past the end of the mapping holding its stack pointer,
+// even when the memory above is readable: no frame of that stack lies beyond either. The
+// thread runs on a stack of our own with a readable page right above it.
+TEST_F(SyscallEvents, StackCopyStopsAtTheThreadDescriptorInsideTheStacksMapping) {
   constexpr size_t kStackPages = 4;
   char* area = static_cast<char*>(
       mmap(nullptr, (kStackPages + 1) * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
@@ -858,6 +860,7 @@ TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
   ASSERT_EQ(pthread_attr_setstack(&attr, area, kStackPages * kPage), 0);
   struct Call {
     pid_t tid = 0;
+    uint64_t fsbase = 0;
     void* mapped = MAP_FAILED;
   } call;
   pthread_t thread;
@@ -866,6 +869,7 @@ TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
                 [](void* arg) -> void* {
                   auto* c = static_cast<Call*>(arg);
                   c->tid = current_tid();
+                  syscall(SYS_arch_prctl, ARCH_GET_FS, &c->fsbase);
                   c->mapped =
                       mmap(nullptr, 7 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                   return nullptr;
@@ -884,12 +888,22 @@ TEST_F(SyscallEvents, StackCopyStopsAtTheEndOfTheStacksMapping) {
   EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was hinted";
   const uint64_t sp = e->user_regs[7];
   ASSERT_GT(sp, uintptr_t(area));
-  ASSERT_LT(sp, stack_end);
+  ASSERT_GT(call.fsbase, sp) << "glibc keeps the descriptor at the top of a given stack";
+  ASSERT_LT(call.fsbase, stack_end);
   ASSERT_LT(stack_end - sp, 8192u) << "the readable page is within a full copy's reach";
-  EXPECT_EQ(e->user_stack.size(), stack_end - sp);
+  EXPECT_EQ(e->user_stack.size(), call.fsbase - sp);
   EXPECT_EQ(0, memcmp(e->user_stack.data() + e->user_stack.size() - 64,
-                      reinterpret_cast<const void*>(stack_end - 64), 64))
-      << "the copy ends with the stack's last bytes";
+                      reinterpret_cast<const void*>(call.fsbase - 64), 64))
+      << "the copy ends with the bytes under the descriptor";
+  // What the copy left out held no frame: the unwind still reaches the thread's start.
+  auto layout = procfs::read_maps(getpid());
+  ASSERT_TRUE(layout.ok());
+  model::AddressSpace space;
+  ASSERT_TRUE(space.assign(std::move(*layout)));
+  symbolize::Symbolizer symbols;
+  auto unwound = symbols.unwinder().unwind(&space, e->user_regs, e->user_stack);
+  EXPECT_EQ(unwound.end, symbolize::Unwound::End::kOutermost)
+      << symbolize::end_name(unwound.end) << " after " << unwound.pcs.size() << " frames";
   munmap(call.mapped, 7 * kPage);
   munmap(area, (kStackPages + 1) * kPage);
 }

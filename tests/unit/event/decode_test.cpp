@@ -296,6 +296,31 @@ TEST(Decode, DroppingTheStackCopyKeepsEverythingElseAndSaysSo) {
   EXPECT_EQ(no_copy->flags, 0);
 }
 
+// The reader decodes every record into an Event it recycles: nothing of the record before
+// may show through, whatever kinds follow each other.
+TEST(Decode, IntoAReusedEventGivesWhatAFreshDecodeGives) {
+  SyscallRecord stacked = with_stack_copy();
+  TaskRecord exec;
+  exec.h.kind = MT_EV_EXEC;
+  exec.filename = "/usr/bin/true";
+  exec.filename_len = uint32_t(exec.filename.size());
+  const std::vector<std::vector<uint8_t>> records = {
+      typical_mmap().encode(),  stacked.encode(), exec.encode(),
+      SyscallRecord{}.encode(), stacked.encode(), typical_mmap().encode()};
+  Event reused;
+  for (size_t i = 0; i < records.size(); i++) {
+    auto fresh = decode_bytes(records[i]);
+    ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+    auto decoded = decode(std::span<const uint8_t>(records[i]), StackCopy::kKeep, reused);
+    ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+    EXPECT_TRUE(reused == *fresh) << "record " << i;
+  }
+  // A bad record after a good one is an error, not the good one again.
+  std::vector<uint8_t> truncated = records[0];
+  truncated.resize(truncated.size() / 2);
+  EXPECT_FALSE(decode(std::span<const uint8_t>(truncated), StackCopy::kKeep, reused).ok());
+}
+
 TEST(Decode, CommFillingAllSixteenBytesHasNoNul) {
   SyscallRecord r = typical_mmap();
   r.h.comm = "abcdefghijklmnop";  // 16 characters, no terminator on the wire
