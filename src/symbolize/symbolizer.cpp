@@ -57,23 +57,25 @@ void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame
     return;
   }
   resolved_misses_++;
-  const std::string* symbol = resolve_slowly(layout, addr, frame);
+  auto [symbol, code] = resolve_slowly(layout, addr, frame);
   // Only code: its names stay as long as the exec epoch; data mappings change all the time.
-  const model::Vma* vma = layout->find(addr);
-  if (!vma || !(vma->perms & model::kExec)) return;
+  if (!code) return;
   if (names_.size() >= kMaxNames) {  // a runaway of unique names: start over
     std::fill(resolved_.begin(), resolved_.end(), Resolved{});
     names_.clear();
+    last_name_ = nullptr;
   }
   slot = Resolved{.epoch = epoch, .addr = addr, .offset = frame.offset};
   slot.file = !frame.path.empty();
-  slot.name = &*names_.insert(slot.file ? frame.path : frame.module).first;
+  const std::string& name = slot.file ? frame.path : frame.module;
+  if (!last_name_ || *last_name_ != name) last_name_ = &*names_.insert(name).first;
+  slot.name = last_name_;  // consecutive frames are mostly in one module
   slot.module_at = uint32_t(slot.name->size() - frame.module.size());
   slot.symbol = symbol;
 }
 
-const std::string* Symbolizer::resolve_slowly(const model::AddressSpace* layout, uint64_t addr,
-                                              Frame& frame) {
+Symbolizer::Slow Symbolizer::resolve_slowly(const model::AddressSpace* layout, uint64_t addr,
+                                            Frame& frame) {
   frame.addr = addr;
   frame.offset = 0;
   frame.path.clear();
@@ -81,20 +83,21 @@ const std::string* Symbolizer::resolve_slowly(const model::AddressSpace* layout,
   const model::Vma* vma = layout ? layout->find(addr) : nullptr;
   if (!vma) {
     frame.module.clear();
-    return nullptr;
+    return {};
   }
+  const bool code = vma->perms & model::kExec;
   const std::string& name = vma->name;
   if (name.empty() || name[0] != '/') {
     frame.module.assign(name.empty() ? std::string_view("[anon]") : std::string_view(name));
     frame.offset = addr - vma->start;
-    return nullptr;
+    return {nullptr, code};
   }
   frame.path.assign(name);
   frame.module.assign(name, name.rfind('/') + 1);
   uint64_t file_offset = addr - vma->start + vma->offset;
   frame.offset = file_offset;
   ElfModule* elf = modules_.module_for(*vma);
-  if (!elf) return nullptr;
+  if (!elf) return {nullptr, code};
   auto [place, inserted] = places_.try_emplace({elf, file_offset});
   if (inserted) {
     place->second = {"", file_offset};
@@ -104,9 +107,9 @@ const std::string* Symbolizer::resolve_slowly(const model::AddressSpace* layout,
   if (!place->second.first.empty()) {
     frame.symbol.assign(place->second.first);
     frame.offset = place->second.second;
-    return &place->second.first;
+    return {&place->second.first, code};
   }
-  return nullptr;
+  return {nullptr, code};
 }
 
 }  // namespace maptrail::symbolize

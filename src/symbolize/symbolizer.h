@@ -53,8 +53,13 @@ class Symbolizer {
   uint64_t resolved_misses() const { return resolved_misses_; }
 
  private:
-  // The uncached resolve; returns the symbol's name in places_, if any.
-  const std::string* resolve_slowly(const model::AddressSpace* layout, uint64_t addr, Frame& frame);
+  // The uncached resolve. Says where the symbol's name is in places_ (if any), and whether
+  // the address is in an executable VMA.
+  struct Slow {
+    const std::string* symbol = nullptr;
+    bool code = false;
+  };
+  Slow resolve_slowly(const model::AddressSpace* layout, uint64_t addr, Frame& frame);
   uint64_t resolved_hits_ = 0, resolved_misses_ = 0;
 
   ModuleCache modules_;
@@ -85,10 +90,11 @@ class Symbolizer {
     uint32_t module_at = 0;               // where the file name starts in *name
     bool file = false;                    // *name is a path
   };
-  static constexpr size_t kResolvedSlots = 8192;  // direct-mapped: a collision recomputes
+  static constexpr size_t kResolvedSlots = 4096;  // direct-mapped: a collision recomputes
   static constexpr size_t kMaxNames = 1 << 16;
   std::vector<Resolved> resolved_;  // kResolvedSlots once used
   std::unordered_set<std::string> names_;
+  const std::string* last_name_ = nullptr;  // in names_
   std::vector<std::string> runtime_modules_;
 };
 

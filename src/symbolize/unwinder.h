@@ -87,7 +87,7 @@ class Unwinder {
     Rule rule;
     bool in_code = false;  // inside an executable VMA
   };
-  static constexpr size_t kPlaceSlots = 8192;  // direct-mapped: a collision recomputes
+  static constexpr size_t kPlaceSlots = 4096;  // direct-mapped: a collision recomputes
   const Place& place_at(const model::AddressSpace& layout, uint64_t pc);
   const Rule* rule_at(ElfModule* module, uint64_t elf_address);
 
