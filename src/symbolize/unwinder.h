@@ -1,8 +1,8 @@
 // DWARF unwinding of a copied user stack (DESIGN.md principle 4): the registers and the top
 // of the stack captured at the syscall, the process's file mappings from the model, and
 // each module's .eh_frame read through libdw. The rule for each return address (where the
-// CFA is, where the caller's registers were saved) is asked of libdw once and cached as
-// a few integers, so a warm unwind is a handful of hash lookups and loads.
+// CFA is, where the caller's registers were saved) is asked of libdw once per module and
+// offset, and kept again per address of the process, so a warm frame is one cache line.
 //
 // Where a frame has no CFI (JIT code, stripped modules) one frame-pointer step is tried,
 // as perf does, before giving up.
