@@ -1,7 +1,5 @@
 #include "symbolize/symbolizer.h"
 
-#include <algorithm>
-#include <bit>
 #include <string_view>
 
 #include <fmt/compile.h>
@@ -37,23 +35,22 @@ void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame
     resolve_slowly(layout, addr, frame);
     return;
   }
-  if (resolved_.empty()) resolved_.resize(kResolvedSlots);
   const uint64_t epoch = layout->exec_epoch();
-  uint64_t hash = (addr ^ (epoch << 40)) * 0x9e3779b97f4a7c15ull;
-  Resolved& slot = resolved_[hash >> (64 - std::countr_zero(kResolvedSlots))];
-  if (slot.epoch == epoch && slot.addr == addr) {
+  auto& slot = resolved_.slot_for(epoch, addr);
+  if (slot.holds(epoch, addr)) {
     resolved_hits_++;
+    const Resolved& known = slot.value;
     frame.addr = addr;
-    frame.module.assign(*slot.name, slot.module_at);
-    if (slot.file)
-      frame.path.assign(*slot.name);
+    frame.module.assign(*known.name, known.module_at);
+    if (known.file)
+      frame.path.assign(*known.name);
     else
       frame.path.clear();
-    if (slot.symbol)
-      frame.symbol.assign(*slot.symbol);
+    if (known.symbol)
+      frame.symbol.assign(*known.symbol);
     else
       frame.symbol.clear();
-    frame.offset = slot.offset;
+    frame.offset = known.offset;
     return;
   }
   resolved_misses_++;
@@ -61,17 +58,21 @@ void Symbolizer::resolve(const model::AddressSpace* layout, uint64_t addr, Frame
   // Only code: its names stay as long as the exec epoch; data mappings change all the time.
   if (!code) return;
   if (names_.size() >= kMaxNames) {  // a runaway of unique names: start over
-    std::fill(resolved_.begin(), resolved_.end(), Resolved{});
+    resolved_.clear();
     names_.clear();
     last_name_ = nullptr;
   }
-  slot = Resolved{.epoch = epoch, .addr = addr, .offset = frame.offset};
-  slot.file = !frame.path.empty();
-  const std::string& name = slot.file ? frame.path : frame.module;
+  const bool file = !frame.path.empty();
+  const std::string& name = file ? frame.path : frame.module;
   if (!last_name_ || *last_name_ != name) last_name_ = &*names_.insert(name).first;
-  slot.name = last_name_;  // consecutive frames are mostly in one module
-  slot.module_at = uint32_t(slot.name->size() - frame.module.size());
-  slot.symbol = symbol;
+  // consecutive frames are mostly in one module: last_name_ spares a hash of the path
+  slot = {.epoch = epoch,
+          .addr = addr,
+          .value = {.name = last_name_,
+                    .symbol = symbol,
+                    .offset = frame.offset,
+                    .module_at = uint32_t(last_name_->size() - frame.module.size()),
+                    .file = file}};
 }
 
 Symbolizer::Slow Symbolizer::resolve_slowly(const model::AddressSpace* layout, uint64_t addr,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/address_space.h"
+#include "symbolize/address_cache.h"
 #include "symbolize/elf_module.h"
 #include "symbolize/unwinder.h"
 
@@ -77,22 +78,17 @@ class Symbolizer {
     }
   };
   std::unordered_map<PlaceKey, std::pair<std::string, uint64_t>, PlaceHash> places_;
-  // What resolve() gives for one address of an address space, by (exec epoch, address):
-  // a warm frame reads one cache line and the strings it points to instead of walking the
-  // model's B-tree and two hash tables, which the traced program evicts between events.
-  // The strings live in names_ and places_, whose nodes never move.
+  // What resolve() gives for one address of an address space (see AddressCache). The
+  // strings live in names_ and places_, whose nodes never move.
   struct Resolved {
-    uint64_t epoch = 0;  // 0: empty
-    uint64_t addr = 0;
     const std::string* name = nullptr;    // the VMA's name ("[anon]" for an unnamed one)
     const std::string* symbol = nullptr;  // nullptr: none
     uint64_t offset = 0;                  // as Frame::offset
     uint32_t module_at = 0;               // where the file name starts in *name
     bool file = false;                    // *name is a path
   };
-  static constexpr size_t kResolvedSlots = 4096;  // direct-mapped: a collision recomputes
+  AddressCache<Resolved, 4096> resolved_;
   static constexpr size_t kMaxNames = 1 << 16;
-  std::vector<Resolved> resolved_;  // kResolvedSlots once used
   std::unordered_set<std::string> names_;
   const std::string* last_name_ = nullptr;  // in names_
   std::vector<std::string> runtime_modules_;

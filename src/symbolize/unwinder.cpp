@@ -2,7 +2,6 @@
 
 #include <dwarf.h>
 
-#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -105,17 +104,15 @@ const Unwinder::Rule* Unwinder::rule_at(ElfModule* module, uint64_t elf_address)
 }
 
 const Unwinder::Place& Unwinder::place_at(const model::AddressSpace& layout, uint64_t pc) {
-  static_assert(sizeof(Place) == 64, "one cache line per return address");
-  if (places_.empty()) places_.resize(kPlaceSlots);
-  const uint64_t epoch = layout.exec_epoch();
-  uint64_t hash = (pc ^ (epoch << 40)) * 0x9e3779b97f4a7c15ull;
-  Place& place = places_[hash >> (64 - std::countr_zero(kPlaceSlots))];
-  if (place.epoch == epoch && place.pc == pc) {
+  auto& slot = places_.slot_for(layout.exec_epoch(), pc);
+  static_assert(sizeof(slot) == 64, "one cache line per return address");
+  if (slot.holds(layout.exec_epoch(), pc)) {
     place_hits_++;
-    return place;
+    return slot.value;
   }
   place_misses_++;
-  place = Place{.epoch = epoch, .pc = pc};
+  slot = {.epoch = layout.exec_epoch(), .addr = pc};
+  Place& place = slot.value;
   const model::Vma* vma = layout.find(pc);
   place.in_code = vma && (vma->perms & model::kExec);
   if (place.in_code && !vma->name.empty() && vma->name[0] == '/') {

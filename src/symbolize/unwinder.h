@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/address_space.h"
+#include "symbolize/address_cache.h"
 #include "symbolize/elf_module.h"
 
 namespace maptrail::symbolize {
@@ -78,16 +79,11 @@ class Unwinder {
   };
 
  private:
-  // What one pc of an address space leads to, cached by (exec epoch, pc): a warm frame
-  // then costs one cache line instead of a B-tree walk, a module lookup and a hash probe
-  // (the reader meets its tables cold when the traced program ran in between).
+  // What one pc of an address space leads to (see AddressCache).
   struct Place {
-    uint64_t epoch = 0;  // 0: empty
-    uint64_t pc = 0;
     Rule rule;
     bool in_code = false;  // inside an executable VMA
   };
-  static constexpr size_t kPlaceSlots = 4096;  // direct-mapped: a collision recomputes
   const Place& place_at(const model::AddressSpace& layout, uint64_t pc);
   const Rule* rule_at(ElfModule* module, uint64_t elf_address);
 
@@ -103,7 +99,7 @@ class Unwinder {
     }
   };
   std::unordered_map<Key, Rule, KeyHash> rules_;
-  std::vector<Place> places_;  // kPlaceSlots once used
+  AddressCache<Place, 4096> places_;
   uint64_t place_hits_ = 0, place_misses_ = 0;
 };
 
