@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "event/event.h"
+#include "trace/consumer_priority.h"
 #include "util/result.h"
 
 namespace maptrail::trace {
@@ -43,6 +44,11 @@ struct TracerOptions {
   uint32_t pending_slots = MT_PENDING_SLOTS;
   // Decoded events waiting for the handler (see Tracer::poll). Tests shrink it.
   size_t max_backlog_bytes = size_t(256) << 20;
+  // The nice value of the thread that calls poll() while its backlog stays under
+  // consumer_raise_bytes; past that the reader gives it back its own (see ConsumerPriority).
+  // 0: never lowered.
+  int consumer_nice = 19;
+  size_t consumer_raise_bytes = size_t(8) << 20;
 };
 
 class Tracer {
@@ -81,6 +87,11 @@ class Tracer {
   // Hands the whole backlog to handler without reading more of the ring buffer (the end
   // of a trace). Returns how many events were delivered.
   int finish(const Handler& handler);
+
+  // Whether the thread that polls runs niced now (TracerOptions::consumer_nice), and how
+  // often a growing backlog gave it back its own priority.
+  bool consumer_lowered() const { return consumer_priority_.lowered(); }
+  uint64_t consumer_raises() const { return consumer_priority_.raises(); }
 
   // Readable when decoded events wait in the backlog.
   int epoll_fd() const;
@@ -151,6 +162,10 @@ class Tracer {
   std::atomic<bool> stop_{false};
   int idle_poll_ms_ = 100;
   size_t max_backlog_bytes_ = TracerOptions{}.max_backlog_bytes;
+  int consumer_nice_ = 0;
+  size_t consumer_raise_bytes_ = 0;
+  bool consumer_adopted_ = false;
+  ConsumerPriority consumer_priority_;
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
   struct StackTop {

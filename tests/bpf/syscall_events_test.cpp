@@ -963,6 +963,69 @@ TEST_F(SyscallEvents, AStalledHandlerLosesStacksNotRecords) {
   EXPECT_GT(shortened, kCalls) << "most records past half the backlog come without one";
 }
 
+TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehind) {
+  constexpr int kCalls = 3000;  // records of ~8 KiB: ~24 MiB, well past the mark below
+  constexpr size_t kLength = 2 * kPage;
+  pid_t self = current_tid();
+  errno = 0;
+  int own_nice = getpriority(PRIO_PROCESS, self);
+  ASSERT_EQ(errno, 0);
+  ASSERT_LT(own_nice, 19) << "the test must start below the polite nice value";
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char go;
+    if (read(gate[0], &go, 1) != 1) _exit(2);
+    for (int i = 0; i < kCalls; i++) {
+      void* p = mmap(nullptr, kLength, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED || munmap(p, kLength) != 0) _exit(1);
+    }
+    _exit(0);
+  }
+  close(gate[0]);
+  auto options = TraceSession::options_for({child}, 16 << 20);
+  options.consumer_nice = 19;
+  options.consumer_raise_bytes = 2 << 20;
+  session_ = std::make_unique<TraceSession>(options, TraceSession::Options{});
+  bool started = session_->ok();
+  auto& tracer = session_->tracer();
+  int handled = 0;
+  auto count = [&](const Event& e) {
+    if (e.kind == event::Kind::kSyscall && e.pid == uint32_t(child)) handled++;
+  };
+  ASSERT_TRUE(tracer.poll(0, count).ok());
+  EXPECT_TRUE(tracer.consumer_lowered());
+  EXPECT_EQ(getpriority(PRIO_PROCESS, self), 19) << "keeping up (nothing to do): polite";
+
+  // Not polling while the child runs: the reader's backlog grows past the mark.
+  EXPECT_EQ(write(gate[1], "g", 1), 1);
+  close(gate[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(started) << session_->error();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (tracer.consumer_lowered() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(tracer.consumer_lowered()) << "backlog " << tracer.backlog() << " events";
+  EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "behind: its own priority again";
+  EXPECT_GE(tracer.consumer_raises(), 1u);
+
+  // Caught up: polite again, and nothing was lost on the way.
+  while (handled < 2 * kCalls && std::chrono::steady_clock::now() < deadline)
+    ASSERT_TRUE(tracer.poll(20, count).ok());
+  ASSERT_TRUE(tracer.poll(0, count).ok());
+  EXPECT_EQ(handled, 2 * kCalls);
+  EXPECT_EQ(tracer.lost_total(), 0u);
+  EXPECT_TRUE(tracer.consumer_lowered());
+  EXPECT_EQ(getpriority(PRIO_PROCESS, self), 19);
+
+  session_.reset();
+  EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "the tracer gone, the thread as it was";
+}
+
 TEST_F(SyscallEvents, CallsWhoseSlotIsTakenGoThroughTheCollisionHash) {
   auto options = TraceSession::options_for();
   options.pending_slots = 1;
