@@ -74,8 +74,9 @@ struct {
 } pending_calls SEC(".maps");
 
 /* How far up each thread's stack its calls were last unwound to its first frame (user space
- * writes it, by thread id): a stack copy needs no bytes above that. Deleted at exec and
- * thread exit; user space deletes it when a copy cut there did not reach the first frame. */
+ * writes it, by thread id; a new thread starts with the stack pointer clone gave it): a
+ * stack copy needs no bytes above that. Deleted at exec and thread exit; user space deletes
+ * it when a copy cut there did not reach the first frame. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
@@ -946,24 +947,41 @@ static __always_inline void submit_task_event(struct mt_task_event* e) {
   bpf_ringbuf_submit(e, wakeup_flag_reserved(sizeof(*e)));
 }
 
-SEC("raw_tp/sched_process_fork")
+/* A new thread starts on the stack its creator gave clone, at the top of what it will use:
+ * its first frame lies just below. Its copies need nothing above that from its first call
+ * on, long before user space could unwind one and say where its stack ends (a JVM's
+ * threads make most of their calls in their first milliseconds). Left to the no-hint
+ * bound, a glibc thread's copy also took the static TLS between that top and fsbase. */
+#define MT_THREAD_TOP_SLACK 64 /* the outermost frame's return address and CFA */
+
+SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
-  __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+  __u32 parent_tgid = parent->tgid;
   if (!is_traced(parent_tgid)) return 0;
-  __u32 child_tgid = BPF_CORE_READ(child, tgid);
+  __u32 child_tgid = child->tgid;
   bool is_thread = child_tgid == parent_tgid;
   if (!is_thread && !trace_all) {
     __u8 one = 1;
     bpf_map_update_elem(&traced_tgids, &child_tgid, &one, BPF_ANY);
   }
+  if (is_thread && stack_mode == MT_STACK_COPY) {
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(child);
+    __u32 tid = child->pid;
+    __u64 top = regs ? regs->sp : 0;
+    if (top) {
+      top += MT_THREAD_TOP_SLACK;
+      bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
+    }
+  }
   struct mt_task_event* e = reserve_task_event(is_thread ? MT_EV_THREAD : MT_EV_FORK);
   if (!e) return 0;
   e->child_pid = child_tgid;
-  e->child_tid = BPF_CORE_READ(child, pid);
-  e->child_mm = (__u64)BPF_CORE_READ(child, mm);
+  e->child_tid = child->pid;
+  struct mm_struct* child_mm = child->mm;
+  e->child_mm = (__u64)child_mm;
   if (!is_thread && e->child_mm == e->h.mm) e->h.flags |= MT_F_THREAD_SHARED_VM;
   /* The child does not run before this tracepoint: its VMA count is what dup_mmap made. */
-  if (!is_thread && e->child_mm) e->child_map_count = BPF_CORE_READ(child, mm, map_count);
+  if (!is_thread && child_mm) e->child_map_count = child_mm->map_count;
   submit_task_event(e);
   return 0;
 }
@@ -1014,7 +1032,15 @@ SEC("raw_tp/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binprm* bprm) {
   if (!is_traced(bpf_get_current_pid_tgid() >> 32)) return 0;
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_delete_elem(&stack_tops, &tid);     /* a new stack */
+  /* A new stack, whose first frame (_start) is where the kernel left the stack pointer. */
+  struct mm_struct* mm = bpf_get_current_task_btf()->mm;
+  __u64 top = mm ? mm->start_stack : 0;
+  if (top && stack_mode == MT_STACK_COPY) {
+    top += MT_THREAD_TOP_SLACK;
+    bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
+  } else {
+    bpf_map_delete_elem(&stack_tops, &tid);
+  }
   if (old_pid != tid) forget_thread(old_pid); /* a thread other than the leader exec'd */
   struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
   if (e) {

@@ -397,7 +397,9 @@ void Tracer::hint_stack_top(const event::Event& e, uint64_t top) {
   // exec'd and the id is reused, or the map evicted it), or the call ran on another stack.
   // Tell it again. Copies made before it was told are uncut too, and say nothing.
   if (known.top && !(e.flags & MT_F_STACK_TRIMMED) && e.exit_ns > known.told_ns) known.top = 0;
-  if (top ? top <= known.top : known.top == 0) return;
+  // A cut copy that missed the first frame: the kernel's top is wrong, whoever set it (it
+  // sets a new thread's from clone's stack pointer; the thread may have moved to another).
+  if (top ? top <= known.top : !(e.flags & MT_F_STACK_TRIMMED) && known.top == 0) return;
   int fd = bpf_map__fd(impl_->skel->maps.stack_tops);
   // A failure costs only bigger copies: the copy without a hint is complete.
   if (top)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -845,67 +846,119 @@ TEST_F(SyscallEvents, InFlightWhileACallIsInsideTheKernelAndNotAfter) {
 // the thread's stack) and never past the end of the mapping holding its stack pointer,
 // even when the memory above is readable: no frame of that stack lies beyond either. The
 // thread runs on a stack of our own with a readable page right above it.
-TEST_F(SyscallEvents, StackCopyStopsAtTheThreadDescriptorInsideTheStacksMapping) {
-  constexpr size_t kStackPages = 4;
-  char* area = static_cast<char*>(
-      mmap(nullptr, (kStackPages + 1) * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  ASSERT_NE(area, MAP_FAILED);
-  // Two VMAs: the stack (read-write) and the read-only page above it.
-  ASSERT_EQ(mprotect(area, kStackPages * kPage, PROT_READ | PROT_WRITE), 0);
-  const uint64_t stack_end = uintptr_t(area) + kStackPages * kPage;
-  // Present, not only readable: a copy reads without faulting pages in.
-  EXPECT_EQ(*static_cast<volatile char*>(area + kStackPages * kPage), 0);
-  pthread_attr_t attr;
-  ASSERT_EQ(pthread_attr_init(&attr), 0);
-  ASSERT_EQ(pthread_attr_setstack(&attr, area, kStackPages * kPage), 0);
-  struct Call {
-    pid_t tid = 0;
-    uint64_t fsbase = 0;
-    void* mapped = MAP_FAILED;
-  } call;
-  pthread_t thread;
-  ASSERT_EQ(pthread_create(
-                &thread, &attr,
-                [](void* arg) -> void* {
-                  auto* c = static_cast<Call*>(arg);
-                  c->tid = current_tid();
-                  syscall(SYS_arch_prctl, ARCH_GET_FS, &c->fsbase);
-                  c->mapped =
-                      mmap(nullptr, 7 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                  return nullptr;
-                },
-                &call),
-            0);
-  ASSERT_EQ(pthread_join(thread, nullptr), 0);
-  pthread_attr_destroy(&attr);
-  ASSERT_NE(call.mapped, MAP_FAILED);
-  const Event* e = session_->wait_for([&](const Event& e) {
-    return e.syscall == Syscall::kMmap && e.tid == uint32_t(call.tid) &&
-           e.ret == int64_t(uintptr_t(call.mapped));
-  });
-  ASSERT_NE(e, nullptr);
-  ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
-  EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was hinted";
-  const uint64_t sp = e->user_regs[7];
-  ASSERT_GT(sp, uintptr_t(area));
-  ASSERT_GT(call.fsbase, sp) << "glibc keeps the descriptor at the top of a given stack";
-  ASSERT_LT(call.fsbase, stack_end);
-  ASSERT_LT(stack_end - sp, 8192u) << "the readable page is within a full copy's reach";
-  EXPECT_EQ(e->user_stack.size(), call.fsbase - sp);
-  EXPECT_EQ(0, memcmp(e->user_stack.data() + e->user_stack.size() - 64,
-                      reinterpret_cast<const void*>(call.fsbase - 64), 64))
-      << "the copy ends with the bytes under the descriptor";
-  // What the copy left out held no frame: the unwind still reaches the thread's start.
+// A thread on a stack of 4 pages (with a readable page above it) makes one mmap; it waits
+// for `go` first, so the test can start tracing after the thread was created.
+struct ThreadOnGivenStack {
+  static constexpr size_t kStackPages = 4;
+  char* area = nullptr;
+  uint64_t stack_end = 0;
+  pthread_t thread{};
+  std::atomic<bool> go{false};
+  pid_t tid = 0;
+  uint64_t fsbase = 0;
+  uint64_t local = 0;  // an address in the thread function's frame
+  void* mapped = MAP_FAILED;
+
+  bool start() {
+    area = static_cast<char*>(
+        mmap(nullptr, (kStackPages + 1) * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (area == MAP_FAILED) return false;
+    // Two VMAs: the stack (read-write) and the read-only page above it.
+    if (mprotect(area, kStackPages * kPage, PROT_READ | PROT_WRITE) != 0) return false;
+    stack_end = uintptr_t(area) + kStackPages * kPage;
+    // Present, not only readable: a copy reads without faulting pages in.
+    (void)*static_cast<volatile char*>(area + kStackPages * kPage);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, area, kStackPages * kPage);
+    int rc = pthread_create(
+        &thread, &attr,
+        [](void* arg) -> void* {
+          auto* t = static_cast<ThreadOnGivenStack*>(arg);
+          volatile char here = 0;
+          t->local = uintptr_t(&here);
+          t->tid = current_tid();
+          syscall(SYS_arch_prctl, ARCH_GET_FS, &t->fsbase);
+          while (!t->go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          t->mapped = mmap(nullptr, 7 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+          return nullptr;
+        },
+        this);
+    pthread_attr_destroy(&attr);
+    return rc == 0;
+  }
+  void finish() {
+    go = true;
+    pthread_join(thread, nullptr);
+  }
+  ~ThreadOnGivenStack() {
+    if (mapped != MAP_FAILED) munmap(mapped, 7 * kPage);
+    if (area && area != MAP_FAILED) munmap(area, (kStackPages + 1) * kPage);
+  }
+};
+
+// What the copy left out held no frame: the unwind still reaches the thread's start.
+void expect_unwind_reaches_the_threads_start(const Event& e) {
   auto layout = procfs::read_maps(getpid());
   ASSERT_TRUE(layout.ok());
   model::AddressSpace space;
   ASSERT_TRUE(space.assign(std::move(*layout)));
   symbolize::Symbolizer symbols;
-  auto unwound = symbols.unwinder().unwind(&space, e->user_regs, e->user_stack);
+  auto unwound = symbols.unwinder().unwind(&space, e.user_regs, e.user_stack);
   EXPECT_EQ(unwound.end, symbolize::Unwound::End::kOutermost)
       << symbolize::end_name(unwound.end) << " after " << unwound.pcs.size() << " frames";
-  munmap(call.mapped, 7 * kPage);
-  munmap(area, (kStackPages + 1) * kPage);
+}
+
+// A thread that was there before tracing began has no known stack top: its copy stops at
+// the end of its stack's mapping, or lower, at the thread descriptor (fsbase).
+TEST_F(SyscallEvents, AnOlderThreadsCopyStopsAtItsDescriptorInsideTheStacksMapping) {
+  ThreadOnGivenStack t;
+  ASSERT_TRUE(t.start());
+  while (!t.fsbase) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  session_ = std::make_unique<TraceSession>();  // created after the thread
+  ASSERT_TRUE(session_->ok()) << session_->error();
+  t.finish();
+  ASSERT_NE(t.mapped, MAP_FAILED);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(t.tid) &&
+           e.ret == int64_t(uintptr_t(t.mapped));
+  });
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
+  EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was known";
+  const uint64_t sp = e->user_regs[7];
+  ASSERT_GT(sp, uintptr_t(t.area));
+  ASSERT_GT(t.fsbase, sp) << "glibc keeps the descriptor at the top of a given stack";
+  ASSERT_LT(t.fsbase, t.stack_end);
+  ASSERT_LT(t.stack_end - sp, 8192u) << "the readable page is within a full copy's reach";
+  EXPECT_EQ(e->user_stack.size(), t.fsbase - sp);
+  EXPECT_EQ(0, memcmp(e->user_stack.data() + e->user_stack.size() - 64,
+                      reinterpret_cast<const void*>(t.fsbase - 64), 64))
+      << "the copy ends with the bytes under the descriptor";
+  expect_unwind_reaches_the_threads_start(*e);
+}
+
+// A thread created while traced: the kernel takes its stack top from the stack pointer clone
+// gave it, so even its first copy leaves out the static TLS between that and fsbase.
+TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
+  ThreadOnGivenStack t;
+  ASSERT_TRUE(t.start());
+  t.finish();
+  ASSERT_NE(t.mapped, MAP_FAILED);
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(t.tid) &&
+           e.ret == int64_t(uintptr_t(t.mapped));
+  });
+  ASSERT_NE(e, nullptr);
+  ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
+  EXPECT_TRUE(e->flags & MT_F_STACK_TRIMMED) << "the top was known from the thread's first call";
+  const uint64_t sp = e->user_regs[7];
+  const uint64_t copy_end = sp + e->user_stack.size();
+  ASSERT_GT(t.fsbase, sp);
+  EXPECT_GT(copy_end, t.local) << "the thread function's frame is in the copy";
+  EXPECT_LT(copy_end, t.fsbase) << "the copy stops below the static TLS";
+  EXPECT_LE(copy_end, t.local + 1024) << "and not far above the thread's first frames";
+  expect_unwind_reaches_the_threads_start(*e);
 }
 
 // A handler that falls far behind (here: nobody polls while a child makes 8,000 calls) must
