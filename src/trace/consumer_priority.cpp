@@ -1,11 +1,9 @@
 #include "trace/consumer_priority.h"
 
 #include <linux/capability.h>
-#include <sys/resource.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cerrno>
 
 namespace maptrail::trace {
 
@@ -16,30 +14,31 @@ bool can_raise_priority() {
   return data[CAP_TO_INDEX(CAP_SYS_NICE)].effective & CAP_TO_MASK(CAP_SYS_NICE);
 }
 
-void ConsumerPriority::adopt_current_thread(int polite_nice) {
-  if (tid_ != 0 || polite_nice <= 0 || polite_nice > 19 || !can_raise_priority()) return;
+void ConsumerPriority::adopt_current_thread() {
+  if (tid_ != 0 || !can_raise_priority()) return;
   pid_t tid = gettid();
-  errno = 0;
-  int own = getpriority(PRIO_PROCESS, tid);
-  if (errno != 0 || own >= polite_nice) return;  // already as polite as asked
-  polite_nice_ = polite_nice;
-  own_nice_ = own;
+  int policy = sched_getscheduler(tid);
+  if (policy != SCHED_OTHER && policy != SCHED_BATCH) return;
+  own_policy_ = policy;
   tid_ = tid;
   lower();
 }
 
+// The nice value survives the changes of policy: SCHED_IDLE ignores it and keeps it.
 void ConsumerPriority::raise() {
   if (!lowered_.exchange(false)) return;
-  if (setpriority(PRIO_PROCESS, tid_, own_nice_) == 0) {
+  sched_param param{};
+  if (sched_setscheduler(tid_, own_policy_, &param) == 0) {
     raises_++;
   } else {
-    lowered_ = true;  // it stays niced; the next mark tries again
+    lowered_ = true;  // it stays idle; the next mark tries again
   }
 }
 
 void ConsumerPriority::lower() {
   if (tid_ == 0 || lowered_) return;
-  if (setpriority(PRIO_PROCESS, tid_, polite_nice_) == 0) lowered_ = true;
+  sched_param param{};
+  if (sched_setscheduler(tid_, SCHED_IDLE, &param) == 0) lowered_ = true;
 }
 
 }  // namespace maptrail::trace

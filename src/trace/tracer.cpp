@@ -316,7 +316,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
     return Error::from_errno("adding the sync eventfd to the ring buffer's epoll set");
   tracer->idle_poll_ms_ = std::max(20, options.idle_poll_ms);
   tracer->max_backlog_bytes_ = options.max_backlog_bytes;
-  tracer->consumer_nice_ = options.consumer_nice;
+  tracer->consumer_yields_ = options.consumer_yields;
   tracer->consumer_raise_bytes_ = options.consumer_raise_bytes;
   tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
@@ -441,7 +441,7 @@ int Tracer::finish(const Handler& handler) {
 
 Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
   if (!consumer_adopted_) {
-    consumer_priority_.adopt_current_thread(consumer_nice_);
+    if (consumer_yields_) consumer_priority_.adopt_current_thread();
     consumer_adopted_ = true;
   }
   if (timeout_ms == 0) sync();
@@ -482,7 +482,7 @@ Result<int> Tracer::poll(int timeout_ms, const Handler& handler) {
     pending_loss_ = event::Event{};
     delivered++;
   }
-  // Caught up: polite again (the margin keeps a consumer near the mark from flapping).
+  // Caught up: idle again (the margin keeps a consumer near the mark from flapping).
   if (backlog_bytes_ < consumer_raise_bytes_ / 4 && !consumer_priority_.lowered())
     consumer_priority_.lower();
   // More to do: keep the descriptor readable for an epoll-driven caller.

@@ -44,10 +44,10 @@ struct TracerOptions {
   uint32_t pending_slots = MT_PENDING_SLOTS;
   // Decoded events waiting for the handler (see Tracer::poll). Tests shrink it.
   size_t max_backlog_bytes = size_t(256) << 20;
-  // The nice value of the thread that calls poll() while its backlog stays under
-  // consumer_raise_bytes; past that the reader gives it back its own (see ConsumerPriority).
-  // 0: never lowered.
-  int consumer_nice = 19;
+  // The thread that calls poll() runs as SCHED_IDLE while its backlog stays under
+  // consumer_raise_bytes; past that the reader gives it back its own policy (see
+  // ConsumerPriority). false: its scheduling is left alone.
+  bool consumer_yields = true;
   size_t consumer_raise_bytes = size_t(8) << 20;
 };
 
@@ -88,8 +88,8 @@ class Tracer {
   // of a trace). Returns how many events were delivered.
   int finish(const Handler& handler);
 
-  // Whether the thread that polls runs niced now (TracerOptions::consumer_nice), and how
-  // often a growing backlog gave it back its own priority.
+  // Whether the thread that polls runs as SCHED_IDLE now (TracerOptions::consumer_yields),
+  // and how often a growing backlog gave it back its own policy.
   bool consumer_lowered() const { return consumer_priority_.lowered(); }
   uint64_t consumer_raises() const { return consumer_priority_.raises(); }
 
@@ -162,7 +162,7 @@ class Tracer {
   std::atomic<bool> stop_{false};
   int idle_poll_ms_ = 100;
   size_t max_backlog_bytes_ = TracerOptions{}.max_backlog_bytes;
-  int consumer_nice_ = 0;
+  bool consumer_yields_ = false;
   size_t consumer_raise_bytes_ = 0;
   bool consumer_adopted_ = false;
   ConsumerPriority consumer_priority_;

@@ -5,6 +5,7 @@
 #include <linux/userfaultfd.h>
 #include <asm/prctl.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -1016,14 +1017,15 @@ TEST_F(SyscallEvents, AStalledHandlerLosesStacksNotRecords) {
   EXPECT_GT(shortened, kCalls) << "most records past half the backlog come without one";
 }
 
-TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehind) {
+TEST_F(SyscallEvents, AConsumerIdleWhileItKeepsUpGetsItsOwnPolicyBackWhenBehind) {
   constexpr int kCalls = 3000;  // records of ~8 KiB: ~24 MiB, well past the mark below
   constexpr size_t kLength = 2 * kPage;
   pid_t self = current_tid();
+  int own_policy = sched_getscheduler(self);
+  ASSERT_EQ(own_policy, SCHED_OTHER) << "the test must start as a normal thread";
   errno = 0;
   int own_nice = getpriority(PRIO_PROCESS, self);
   ASSERT_EQ(errno, 0);
-  ASSERT_LT(own_nice, 19) << "the test must start below the polite nice value";
   int gate[2];
   ASSERT_EQ(pipe(gate), 0);
   pid_t child = fork();
@@ -1039,7 +1041,7 @@ TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehi
   }
   close(gate[0]);
   auto options = TraceSession::options_for({child}, 16 << 20);
-  options.consumer_nice = 19;
+  options.consumer_yields = true;
   options.consumer_raise_bytes = 2 << 20;
   session_ = std::make_unique<TraceSession>(options, TraceSession::Options{});
   bool started = session_->ok();
@@ -1050,7 +1052,7 @@ TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehi
   };
   ASSERT_TRUE(tracer.poll(0, count).ok());
   EXPECT_TRUE(tracer.consumer_lowered());
-  EXPECT_EQ(getpriority(PRIO_PROCESS, self), 19) << "keeping up (nothing to do): polite";
+  EXPECT_EQ(sched_getscheduler(self), SCHED_IDLE) << "keeping up (nothing to do): idle";
 
   // Not polling while the child runs: the reader's backlog grows past the mark.
   EXPECT_EQ(write(gate[1], "g", 1), 1);
@@ -1063,7 +1065,7 @@ TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehi
   while (tracer.consumer_lowered() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_FALSE(tracer.consumer_lowered()) << "backlog " << tracer.backlog() << " events";
-  EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "behind: its own priority again";
+  EXPECT_EQ(sched_getscheduler(self), own_policy) << "behind: its own policy again";
   EXPECT_GE(tracer.consumer_raises(), 1u);
 
   // Caught up: polite again, and nothing was lost on the way.
@@ -1073,10 +1075,11 @@ TEST_F(SyscallEvents, AConsumerNicedWhileItKeepsUpGetsItsOwnPriorityBackWhenBehi
   EXPECT_EQ(handled, 2 * kCalls);
   EXPECT_EQ(tracer.lost_total(), 0u);
   EXPECT_TRUE(tracer.consumer_lowered());
-  EXPECT_EQ(getpriority(PRIO_PROCESS, self), 19);
+  EXPECT_EQ(sched_getscheduler(self), SCHED_IDLE);
 
   session_.reset();
-  EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "the tracer gone, the thread as it was";
+  EXPECT_EQ(sched_getscheduler(self), own_policy) << "the tracer gone, the thread as it was";
+  EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "its nice value kept throughout";
 }
 
 TEST_F(SyscallEvents, CallsWhoseSlotIsTakenGoThroughTheCollisionHash) {
