@@ -171,6 +171,8 @@ int run_trace(const TraceOptions& o) {
   tracer_options.pids = o.pids;
   tracer_options.ringbuf_bytes = o.ringbuf_bytes;
   tracer_options.stack = o.stack;
+  // The log can wait; the traced program's threads should not (a JVM start, on every core).
+  tracer_options.consumer_yields = true;
   if (!o.command.empty()) {
     auto spawned = GatedChild::spawn(o.command);
     if (!spawned) {

@@ -298,7 +298,6 @@ void Engine::apply_window(Space& space, const event::Event& e) {
 // events replay on top, so the space ends up right even though this read is newer than the
 // event (windows are idempotent and replace whole ranges).
 void Engine::repair_window(Space& space, const event::Event& e) {
-  counters_.windows_incomplete++;
   if (e.flags & MT_F_WHOLE_MM) {
     if (resync(e.mm, e.pid))
       counters_.repairs++;
@@ -324,10 +323,21 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       if (e.mm == 0) return;
       Space& space = space_for(e.mm, e.pid);
       if (e.flags & MT_F_NO_WINDOW) return;
-      if (e.window_complete())
+      if (e.window_complete()) {
         apply_window(space, e);
-      else
+        // The ring buffer orders records as they were reserved, after their windows were
+        // read: two threads' calls can come in the reverse order of their reads. A record
+        // ahead of this one whose call returned after this one's window was begun may have
+        // changed something this window still shows as it was: read the ranges again.
+        if (e.exit_ns < space.latest_exit_ns) {
+          counters_.windows_out_of_order++;
+          repair_window(space, e);
+        }
+      } else {
+        counters_.windows_incomplete++;
         repair_window(space, e);
+      }
+      space.latest_exit_ns = std::max(space.latest_exit_ns, e.exit_ns);
       space.changes++;
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       for (const auto& r : e.ranges) ranges.emplace_back(r.lo, r.hi);

@@ -26,10 +26,12 @@ namespace maptrail::engine {
 struct EngineCounters {
   uint64_t windows_applied = 0;
   uint64_t windows_incomplete = 0;  // busy, overflowed, holes, mlockall: repaired from /proc
-  uint64_t repairs = 0;             // incomplete windows repaired
-  uint64_t repair_failures = 0;     // could not be repaired (the process was gone)
-  uint64_t seeds = 0;               // spaces first read from /proc
-  uint64_t resyncs = 0;             // whole spaces re-read (after a loss, mlockall)
+  // Windows read before a change that a record ahead of them in the stream made: repaired
+  uint64_t windows_out_of_order = 0;
+  uint64_t repairs = 0;          // incomplete windows repaired
+  uint64_t repair_failures = 0;  // could not be repaired (the process was gone)
+  uint64_t seeds = 0;            // spaces first read from /proc
+  uint64_t resyncs = 0;          // whole spaces re-read (after a loss, mlockall)
 };
 
 class Engine {
@@ -78,6 +80,7 @@ class Engine {
     model::Provenance provenance;
     pid_t owner = 0;  // a process that has this mm, to read /proc through
     uint64_t changes = 0;
+    uint64_t latest_exit_ns = 0;  // of the syscall records applied so far
   };
 
   Space& space_for(uint64_t mm, pid_t pid);

@@ -46,8 +46,9 @@ struct TracerOptions {
   size_t max_backlog_bytes = size_t(256) << 20;
   // The thread that calls poll() runs as SCHED_IDLE while its backlog stays under
   // consumer_raise_bytes; past that the reader gives it back its own policy (see
-  // ConsumerPriority). false: its scheduling is left alone.
-  bool consumer_yields = true;
+  // ConsumerPriority). false: its scheduling is left alone. `trace` yields; the daemon,
+  // whose thread also answers requests, keeps its priority.
+  bool consumer_yields = false;
   size_t consumer_raise_bytes = size_t(8) << 20;
 };
 

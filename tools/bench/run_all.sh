@@ -7,7 +7,7 @@
 #
 #   sudo tools/bench/run_all.sh [--runs 5] [--iterations 200000] [--build DIR] [--no-write]
 #
-# Takes about 35-45 minutes with the defaults (strace -k alone costs ~290x per call, so it
+# Takes about 50-60 minutes with the defaults (strace -k alone costs ~290x per call, so it
 # runs a shorter storm of its own).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,6 +83,17 @@ for wl in gcc-compile python-startup java-startup; do
   "$repo/tools/bench/peers.sh" --build "$build" --runs 21 --workload "$wl" \
     --variants "maptrail-dwarf,maptrail-none" | sed -E "1s/^# .*/# maptrail alone: $wl, 21 alternated runs/" \
     | demote 2 >>"$out/suite.md"
+  echo >>"$out/suite.md"
+done
+
+step "real programs one start at a time (pairs of traced and untraced starts)"
+for wl in java-startup python-startup; do
+  {
+    echo "### maptrail alone: $wl, one start at a time (\`tools/bench/paired_starts.py --workload $wl\`)"
+    echo
+    "$repo/tools/bench/paired_starts.py" --build "$build" --workload "$wl" \
+      --variants dwarf,none,attached --pairs 80 --blocks 4
+  } >>"$out/suite.md"
   echo >>"$out/suite.md"
 done
 

@@ -471,6 +471,39 @@ TEST(EngineRepair, BusyWindowIsReadFromTheKernelOverItsRange) {
   EXPECT_EQ(engine.counters().repairs, 1u);
 }
 
+// Thread A unmaps [8, 16) and reads its window (empty); thread B maps [8, 12) in the hole
+// and its record is reserved first. Applied in ring order, A's stale window would erase
+// B's mapping: A's call exited before B's, so its ranges are read again.
+TEST(EngineRepair, AWindowReadBeforeALaterCallAheadOfItIsReadAgain) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase + 8 * P, kBase + 12 * P)};
+  event::Event b = call(Syscall::kMmap, {{kBase + 8 * P, kBase + 12 * P}},
+                        {anon(kBase + 8 * P, kBase + 12 * P)});
+  b.tid = kPid + 1;
+  b.exit_ns = 2000;
+  event::Event a = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 16 * P}}, {});
+  a.exit_ns = 1000;
+  engine.apply(b);
+  EXPECT_TRUE(kernel.ranges_read.empty()) << "in order so far";
+  engine.apply(a);
+  ASSERT_EQ(kernel.ranges_read.size(), 1u);
+  EXPECT_EQ(kernel.ranges_read[0], std::make_pair(kBase + 8 * P, kBase + 16 * P));
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                            {kBase + 2 * P, kBase + 4 * P},
+                                            {kBase + 8 * P, kBase + 12 * P}}));
+  EXPECT_EQ(engine.counters().windows_out_of_order, 1u);
+  EXPECT_EQ(engine.counters().windows_incomplete, 0u);
+  EXPECT_EQ(engine.counters().repairs, 1u);
+  // In order again: applied as recorded.
+  event::Event c = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 12 * P}}, {});
+  c.exit_ns = 3000;
+  engine.apply(c);
+  EXPECT_EQ(kernel.ranges_read.size(), 1u);
+  EXPECT_EQ(engine.find(kMm)->find(kBase + 8 * P), nullptr);
+}
+
 TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
   FakeKernel kernel;
   Engine engine(&kernel);
