@@ -962,6 +962,27 @@ TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
   expect_unwind_reaches_the_threads_start(*e);
 }
 
+// A child that maps and unmaps `length` bytes `calls` times once a byte comes on *gate
+// (the write end, for the caller to close); exits 0 when all went well. A child, not this
+// process: the tracer's own allocations would be traced.
+pid_t fork_gated_mapper(int calls, size_t length, int* gate) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t child = fork();
+  if (child == 0) {
+    char go;
+    if (read(fds[0], &go, 1) != 1) _exit(2);
+    for (int i = 0; i < calls; i++) {
+      void* p = mmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED || munmap(p, length) != 0) _exit(1);
+    }
+    _exit(0);
+  }
+  close(fds[0]);
+  *gate = fds[1];
+  return child;
+}
+
 // A handler that falls far behind (here: nobody polls while a child makes 8,000 calls) must
 // not cost records: once the backlog is half full, records are kept without their stack
 // copy. A 16 MiB backlog holds ~2,000 records with copies, the 1 MiB ring a few hundred
@@ -969,26 +990,15 @@ TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
 TEST_F(SyscallEvents, AStalledHandlerLosesStacksNotRecords) {
   constexpr int kCalls = 4000;
   constexpr size_t kLength = 3 * kPage;
-  int gate[2];
-  ASSERT_EQ(pipe(gate), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    char go;
-    if (read(gate[0], &go, 1) != 1) _exit(2);
-    for (int i = 0; i < kCalls; i++) {
-      void* p = mmap(nullptr, kLength, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED || munmap(p, kLength) != 0) _exit(1);
-    }
-    _exit(0);
-  }
-  close(gate[0]);
+  int gate = -1;
+  pid_t child = fork_gated_mapper(kCalls, kLength, &gate);
+  ASSERT_GT(child, 0);
   auto options = TraceSession::options_for({child}, 1 << 20);
   options.max_backlog_bytes = 16 << 20;
   session_ = std::make_unique<TraceSession>(options, TraceSession::Options{});
   bool started = session_->ok();
-  EXPECT_EQ(write(gate[1], "g", 1), 1);
-  close(gate[1]);
+  EXPECT_EQ(write(gate, "g", 1), 1);
+  close(gate);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(started) << session_->error();
@@ -1026,20 +1036,9 @@ TEST_F(SyscallEvents, AConsumerIdleWhileItKeepsUpGetsItsOwnPolicyBackWhenBehind)
   errno = 0;
   int own_nice = getpriority(PRIO_PROCESS, self);
   ASSERT_EQ(errno, 0);
-  int gate[2];
-  ASSERT_EQ(pipe(gate), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    char go;
-    if (read(gate[0], &go, 1) != 1) _exit(2);
-    for (int i = 0; i < kCalls; i++) {
-      void* p = mmap(nullptr, kLength, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED || munmap(p, kLength) != 0) _exit(1);
-    }
-    _exit(0);
-  }
-  close(gate[0]);
+  int gate = -1;
+  pid_t child = fork_gated_mapper(kCalls, kLength, &gate);
+  ASSERT_GT(child, 0);
   auto options = TraceSession::options_for({child}, 16 << 20);
   options.consumer_yields = true;
   options.consumer_raise_bytes = 2 << 20;
@@ -1055,8 +1054,8 @@ TEST_F(SyscallEvents, AConsumerIdleWhileItKeepsUpGetsItsOwnPolicyBackWhenBehind)
   EXPECT_EQ(sched_getscheduler(self), SCHED_IDLE) << "keeping up (nothing to do): idle";
 
   // Not polling while the child runs: the reader's backlog grows past the mark.
-  EXPECT_EQ(write(gate[1], "g", 1), 1);
-  close(gate[1]);
+  EXPECT_EQ(write(gate, "g", 1), 1);
+  close(gate);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(started) << session_->error();
