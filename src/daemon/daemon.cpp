@@ -136,6 +136,8 @@ class Daemon {
               {"lost", lost_},
               {"stacks_shortened", stacks_shortened_},
               {"windows_applied", c.windows_applied},
+              {"windows_incomplete", c.windows_incomplete},
+              {"windows_out_of_order", c.windows_out_of_order},
               {"repairs", c.repairs},
               {"seeds", c.seeds},
               {"resyncs", c.resyncs}};
