@@ -74,9 +74,9 @@ struct {
 } pending_calls SEC(".maps");
 
 /* How far up each thread's stack its calls were last unwound to its first frame (user space
- * writes it, by thread id; a new thread starts with the stack pointer clone gave it): a
- * stack copy needs no bytes above that. Deleted at exec and thread exit; user space deletes
- * it when a copy cut there did not reach the first frame. */
+ * writes it, by thread id; a new thread starts with the stack pointer clone gave it, a new
+ * image with where exec left it): a stack copy needs no bytes above that. Deleted at thread
+ * exit; user space deletes it when a copy cut there did not reach the first frame. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
@@ -954,6 +954,16 @@ static __always_inline void submit_task_event(struct mt_task_event* e) {
  * bound, a glibc thread's copy also took the static TLS between that top and fsbase. */
 #define MT_THREAD_TOP_SLACK 64 /* the outermost frame's return address and CFA */
 
+/* A thread's stack top where it starts: its first frame is just below sp (0: unknown). */
+static __always_inline void set_start_top(__u32 tid, __u64 sp) {
+  if (sp && stack_mode == MT_STACK_COPY) {
+    __u64 top = sp + MT_THREAD_TOP_SLACK;
+    bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
+  } else {
+    bpf_map_delete_elem(&stack_tops, &tid);
+  }
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
   __u32 parent_tgid = parent->tgid;
@@ -966,12 +976,7 @@ int BPF_PROG(on_fork, struct task_struct* parent, struct task_struct* child) {
   }
   if (is_thread && stack_mode == MT_STACK_COPY) {
     struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(child);
-    __u32 tid = child->pid;
-    __u64 top = regs ? regs->sp : 0;
-    if (top) {
-      top += MT_THREAD_TOP_SLACK;
-      bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
-    }
+    set_start_top(child->pid, regs ? regs->sp : 0);
   }
   struct mt_task_event* e = reserve_task_event(is_thread ? MT_EV_THREAD : MT_EV_FORK);
   if (!e) return 0;
@@ -1034,13 +1039,7 @@ int BPF_PROG(on_exec, struct task_struct* task, pid_t old_pid, struct linux_binp
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   /* A new stack, whose first frame (_start) is where the kernel left the stack pointer. */
   struct mm_struct* mm = bpf_get_current_task_btf()->mm;
-  __u64 top = mm ? mm->start_stack : 0;
-  if (top && stack_mode == MT_STACK_COPY) {
-    top += MT_THREAD_TOP_SLACK;
-    bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
-  } else {
-    bpf_map_delete_elem(&stack_tops, &tid);
-  }
+  set_start_top(tid, mm ? mm->start_stack : 0);
   if (old_pid != tid) forget_thread(old_pid); /* a thread other than the leader exec'd */
   struct mt_task_event* e = reserve_task_event(MT_EV_EXEC);
   if (e) {

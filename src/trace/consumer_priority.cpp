@@ -7,12 +7,17 @@
 
 namespace maptrail::trace {
 
+namespace {
+
+// True if this process may leave SCHED_IDLE again (CAP_SYS_NICE in its effective set).
 bool can_raise_priority() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   if (syscall(SYS_capget, &header, data) != 0) return false;
   return data[CAP_TO_INDEX(CAP_SYS_NICE)].effective & CAP_TO_MASK(CAP_SYS_NICE);
 }
+
+}  // namespace
 
 void ConsumerPriority::adopt_current_thread() {
   if (tid_ != 0 || !can_raise_priority()) return;

@@ -30,7 +30,6 @@ class ConsumerPriority {
   // On the consumer's thread: idle again, if it was raised.
   void lower();
 
-  bool active() const { return tid_ != 0; }
   bool lowered() const { return lowered_; }
   uint64_t raises() const { return raises_; }
 
@@ -40,8 +39,5 @@ class ConsumerPriority {
   std::atomic<bool> lowered_{false};
   std::atomic<uint64_t> raises_{0};
 };
-
-// True if this process may leave SCHED_IDLE again (CAP_SYS_NICE in its effective set).
-bool can_raise_priority();
 
 }  // namespace maptrail::trace

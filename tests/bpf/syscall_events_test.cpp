@@ -898,6 +898,16 @@ struct ThreadOnGivenStack {
   }
 };
 
+// Lets the thread make its mmap; the event of that call, or nullptr.
+const Event* finish_and_find_its_mmap(TraceSession& session, ThreadOnGivenStack& t) {
+  t.finish();
+  if (t.mapped == MAP_FAILED) return nullptr;
+  return session.wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.tid == uint32_t(t.tid) &&
+           e.ret == int64_t(uintptr_t(t.mapped));
+  });
+}
+
 // What the copy left out held no frame: the unwind still reaches the thread's start.
 void expect_unwind_reaches_the_threads_start(const Event& e) {
   auto layout = procfs::read_maps(getpid());
@@ -918,13 +928,8 @@ TEST_F(SyscallEvents, AnOlderThreadsCopyStopsAtItsDescriptorInsideTheStacksMappi
   while (!t.fsbase) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   session_ = std::make_unique<TraceSession>();  // created after the thread
   ASSERT_TRUE(session_->ok()) << session_->error();
-  t.finish();
-  ASSERT_NE(t.mapped, MAP_FAILED);
-  const Event* e = session_->wait_for([&](const Event& e) {
-    return e.syscall == Syscall::kMmap && e.tid == uint32_t(t.tid) &&
-           e.ret == int64_t(uintptr_t(t.mapped));
-  });
-  ASSERT_NE(e, nullptr);
+  const Event* e = finish_and_find_its_mmap(*session_, t);
+  ASSERT_NE(e, nullptr) << "mapped " << t.mapped;
   ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
   EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was known";
   const uint64_t sp = e->user_regs[7];
@@ -944,13 +949,8 @@ TEST_F(SyscallEvents, AnOlderThreadsCopyStopsAtItsDescriptorInsideTheStacksMappi
 TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
   ThreadOnGivenStack t;
   ASSERT_TRUE(t.start());
-  t.finish();
-  ASSERT_NE(t.mapped, MAP_FAILED);
-  const Event* e = session_->wait_for([&](const Event& e) {
-    return e.syscall == Syscall::kMmap && e.tid == uint32_t(t.tid) &&
-           e.ret == int64_t(uintptr_t(t.mapped));
-  });
-  ASSERT_NE(e, nullptr);
+  const Event* e = finish_and_find_its_mmap(*session_, t);
+  ASSERT_NE(e, nullptr) << "mapped " << t.mapped;
   ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
   EXPECT_TRUE(e->flags & MT_F_STACK_TRIMMED) << "the top was known from the thread's first call";
   const uint64_t sp = e->user_regs[7];
