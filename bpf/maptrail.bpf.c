@@ -33,6 +33,7 @@ const volatile __u32 self_tgid = 0;
 const volatile __u32 stack_mode = MT_STACK_FP;
 const volatile __u32 stack_copy_bytes = 8192; /* at most MT_STACK_COPY_MAX */
 const volatile __u64 wakeup_bytes = 256 * 1024;
+const volatile __u64 ring_bytes = 16 << 20; /* the events ring's size */
 const volatile __u32 pending_slot_mask = MT_PENDING_SLOTS - 1; /* pending_slots' size - 1 */
 /* Addresses of the dentry-naming callbacks of pseudo files whose names we rebuild (from
  * /proc/kallsyms; 0 leaves those names to user space). */
@@ -394,8 +395,8 @@ static __always_inline int append_pseudo_name(struct walk_state* st, struct name
 /* Appends the path of a mapped file to names[]; returns its length or -1. */
 static __always_inline int append_file_name(struct walk_state* st, struct name_bufs* bufs,
                                             struct file* file, __u8* kind) {
-  struct dentry* file_dentry = BPF_CORE_READ(file, f_path.dentry);
-  struct vfsmount* vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+  struct dentry* file_dentry = file->f_path.dentry;
+  struct vfsmount* vfsmnt = file->f_path.mnt;
   struct path_walk w = {};
   w.dentry = file_dentry;
   w.vfsmnt = vfsmnt;
@@ -405,8 +406,8 @@ static __always_inline int append_file_name(struct walk_state* st, struct name_b
 
   /* Pseudo files are named by a callback: the two common ones are rebuilt here, others are
    * left to user space. */
-  const struct dentry_operations* ops = BPF_CORE_READ(file_dentry, d_op);
-  void* dname = ops ? BPF_CORE_READ(ops, d_dname) : NULL;
+  const struct dentry_operations* ops = file_dentry->d_op;
+  void* dname = ops ? (void*)ops->d_dname : NULL;
   if (dname) {
     if (simple_dname_addr && (__u64)dname == simple_dname_addr) /* memfd, /dev/zero, SYSV */
       return append_pseudo_name(st, bufs, file_dentry, "/", " (deleted)", kind);
@@ -432,9 +433,9 @@ static __always_inline int append_file_name(struct walk_state* st, struct name_b
   bpf_probe_read_kernel(&bufs->names[off & (MT_NAMES_MAX - 1)], len & (MT_NAME_MAX - 1),
                         &bufs->path[pos & (MT_NAME_MAX - 1)]);
   /* /proc appends " (deleted)" to unlinked files (d_unlinked: unhashed, not a root) */
-  bool unhashed = BPF_CORE_READ(file_dentry, d_hash.pprev) == NULL;
+  bool unhashed = file_dentry->d_hash.pprev == NULL;
   __u32 end = off + len;
-  if (unhashed && BPF_CORE_READ(file_dentry, d_parent) != file_dentry) {
+  if (unhashed && file_dentry->d_parent != file_dentry) {
     barrier_var(end);
     bpf_probe_read_kernel(&bufs->names[end & (MT_NAMES_MAX - 1)], sizeof(deleted_suffix) - 1,
                           deleted_suffix);
@@ -479,9 +480,10 @@ static long record_vma(struct task_struct* task, struct vm_area_struct* vma,
 
   struct file* file = vma->vm_file;
   if (file) {
-    struct inode* inode = BPF_CORE_READ(file, f_inode);
-    v->ino = BPF_CORE_READ(inode, i_ino);
-    v->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    /* plain loads through the BTF-typed vma: no probe-read helper call per field */
+    struct inode* inode = file->f_inode;
+    v->ino = inode->i_ino;
+    v->dev = inode->i_sb->s_dev;
     if ((__u64)file == st->last_file) {
       v->name_off = st->last_name_off;
       v->name_len = st->last_name_len;
@@ -688,10 +690,11 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
   if (want > MT_STACK_COPY_MAX) want = MT_STACK_COPY_MAX;
   /* Records before stacks: when the reader falls behind (a thread's first calls, before
    * its stack top is known, copy 8 KiB each), copy less stack rather than lose records. */
+  /* one query serves this and the wake-up decision: each costs a cache miss on the
+   * positions the reader writes */
   __u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-  __u64 ring_size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
-  if (unread > ring_size / 2 && want > MT_STACK_COPY_PRESSED) {
-    want = unread > ring_size / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
+  if (unread > ring_bytes / 2 && want > MT_STACK_COPY_PRESSED) {
+    want = unread > ring_bytes / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
     e->h.flags |= MT_F_STACK_SHORTENED;
   }
   __u32 tid = e->h.tid;
@@ -723,7 +726,10 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
     count_lost(loss_slot);
     return;
   }
+  /* In one read when the whole span is mapped (the usual case once the stack top is known:
+   * each read has a fixed cost), else page by page up to the first unmapped page. */
   __u32 done = 0;
+  if (want && !bpf_probe_read_user_dynptr(&ring, stack_off, want, (void*)sp)) done = want;
   for (int i = 0; i < MT_STACK_COPY_MAX / PAGE_SIZE + 1; i++) {
     if (done >= want) break;
     __u64 addr = sp + done;
@@ -736,7 +742,7 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
   e->h.flags |= MT_F_STACK_COPY;
   e->h.size = stack_off + done;
   bpf_dynptr_write(&ring, 0, rec->data, stack_off & RECORD_OFF_MASK, 0);
-  bpf_ringbuf_submit_dynptr(&ring, wakeup_flag_reserved(stack_off + want));
+  bpf_ringbuf_submit_dynptr(&ring, wakeup_flag_between(unread, unread + stack_off + want));
 }
 
 /* ---------------------------------------------------------------- syscall exit */

@@ -264,6 +264,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   // Wake the reader only when an eighth of the ring is filled; it also polls on a short
   // timeout, so quiet traces stay live without one wake-up per event.
   skel->rodata->wakeup_bytes = std::max<uint64_t>(ring_size / 8, 256);
+  skel->rodata->ring_bytes = ring_size;
   if (int err = bpf_map__set_max_entries(skel->maps.events, ring_size))
     return libbpf_error("sizing the ring buffer", -err);
   uint32_t slots = options.pending_slots;

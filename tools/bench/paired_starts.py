@@ -45,6 +45,10 @@ WORKLOADS = {
                     "-o", "/dev/null"],
 }
 VARIANTS = {"dwarf": [], "fp": ["--stack", "fp"], "none": ["--stack", "none"], "attached": None}
+# "<variant>-kernel": maptrail is stopped (SIGSTOP) while each start runs and continued in the
+# gap after it, so the ratio holds only what the BPF programs cost the traced program.
+for _name in ("dwarf", "fp", "none"):
+    VARIANTS[_name + "-kernel"] = VARIANTS[_name]
 
 
 class Driver:
@@ -128,15 +132,26 @@ def session(args, variant, timed, maptrail, tmp):
         else:
             tracer = Tracer(maptrail, VARIANTS[variant], traced.pid, os.path.join(tmp, "log"))
         gap = args.gap_ms / 1000
+        frozen = variant.endswith("-kernel")
+
+        def start(d):
+            if frozen:
+                tracer.proc.send_signal(signal.SIGSTOP)
+            try:
+                return d.start_once()
+            finally:
+                if frozen:
+                    tracer.proc.send_signal(signal.SIGCONT)
+
         for d in (traced, untraced):  # warm-up, not counted (page cache, maptrail's modules)
-            d.start_once()
+            start(d)
             time.sleep(gap)
         pairs = []
         for i in range(args.pairs):
             order = (traced, untraced) if i % 2 == 0 else (untraced, traced)
             times = {}
             for d in order:
-                times[d] = d.start_once()
+                times[d] = start(d)
                 time.sleep(gap)
             pairs.append((times[traced], times[untraced]))
         events, lost = tracer.stop()
@@ -201,6 +216,8 @@ def main():
         med = statistics.median(ratios)
         per_start = r["events"] / r["starts"] if VARIANTS[v] is not None else 0
         label = {"attached": "attached (both untraced)"}.get(v, f"maptrail --stack {v}")
+        if v.endswith("-kernel"):
+            label = f"maptrail --stack {v[:-7]}, stopped while a start runs"
         print(f"| {label} | {statistics.median(traced):.2f} ({min(traced):.1f}-{max(traced):.1f}) "
               f"| {statistics.median(untraced):.2f} | {med:.3f}x ({q[0]:.3f}-{q[2]:.3f}) "
               f"| {lo:.3f}-{hi:.3f} | {per_start:.0f} | {r['lost']} |")
