@@ -33,7 +33,7 @@ const volatile __u32 self_tgid = 0;
 const volatile __u32 stack_mode = MT_STACK_FP;
 const volatile __u32 stack_copy_bytes = 8192; /* at most MT_STACK_COPY_MAX */
 const volatile __u64 wakeup_bytes = 256 * 1024;
-const volatile __u64 ring_bytes = 16 << 20; /* the events ring's size */
+const volatile __u64 ring_bytes = 16 << 20;                    /* the events ring's size */
 const volatile __u32 pending_slot_mask = MT_PENDING_SLOTS - 1; /* pending_slots' size - 1 */
 /* Addresses of the dentry-naming callbacks of pseudo files whose names we rebuild (from
  * /proc/kallsyms; 0 leaves those names to user space). */
