@@ -98,7 +98,9 @@ read -ra extra_storm_args <<<"$storm_args"
 storm_cmd=("$storm" --iterations "$iterations" "${extra_storm_args[@]}")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-overhead.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+. "$repo/tools/bench/lib/bpf_stats.sh"
+trap 'rm -rf "$tmp"; bpf_stats_restore' EXIT
+bpf_stats_off
 results=$tmp/results   # lines: NAME<TAB>ns_per_iter<TAB>lost events ("-" untraced, "?" unknown)
 : >"$results"
 

@@ -203,9 +203,12 @@ cleanup() {
     wait "$daemon_pid" 2>/dev/null || true
   fi
   rm -rf "$tmp"
+  bpf_stats_restore
 }
+. "$repo/tools/bench/lib/bpf_stats.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+bpf_stats_off
 sock=$tmp/s
 
 # --- parsing (python3) ------------------------------------------------------------------
