@@ -1063,9 +1063,8 @@ TEST(Bytes, MremapGrowAndShrink) {
   EXPECT_EQ(bytes_unmapped(same), 0u);
 }
 
-// BUG (fails on purpose): src/event/event.cpp bytes_mapped(), case kMremap, returns
-// new_size - old_size, which is 0 for MREMAP_DONTUNMAP (old_size == new_size is required), but
-// the old VMA stays mapped: the call adds new_size bytes to the address space.
+// bytes_mapped() of an mremap is not new_size - old_size when MREMAP_DONTUNMAP keeps the old
+// VMA (old_size == new_size is required there, so that was 0): the call adds new_size bytes.
 TEST(Bytes, MremapDontunmapMapsTheWholeNewSize) {
   // MREMAP_MAYMOVE|MREMAP_DONTUNMAP (1|4) moves the pages but leaves the old VMA in place:
   // the address space grows by new_size although old_size == new_size.

@@ -272,9 +272,9 @@ TEST_F(LogText, WrapKeepsEveryWordOfALongLine) {
             words_of("03:04:06.500000 1.500000 data-loader[4242/4243] " + full + " <2.5us>"));
 }
 
-// BUG (fails on purpose): src/render/log_text.cpp wrap() only breaks at spaces; when the
-// piece before the overflow has no space (a path longer than the line) it appends the whole
-// rest unbroken, so the line is wider than 100 columns (DESIGN.md: human output fits 100).
+// A piece with no space that is longer than the line (a deep path) is broken hard, so every
+// line fits 100 columns (DESIGN.md), and nothing of it is lost; wrap() once broke only at
+// spaces and let such a line run on.
 TEST_F(LogText, VeryLongFilePathFitsTheWidthAndLosesNothing) {
   // A realistic deep path without spaces, longer than a whole line.
   std::string path =

@@ -86,9 +86,8 @@ TEST(Summary, MappedBytesInTheText) {
       << text;
 }
 
-// BUG (fails on purpose): src/render/summary.cpp TraceSummary::add() files every mapped byte
-// that event::is_anonymous() does not claim as file-backed, and is_anonymous() is false for
-// every mremap: growth of anonymous memory is reported as "file-backed".
+// Growth by mremap is filed by what the window shows (is_anonymous() used to be false for
+// every mremap, so anonymous growth was counted as "file-backed").
 TEST(Summary, MremapGrowOfAnonymousMemoryIsAnonymous) {
   // glibc's realloc of a large block grows its anonymous mapping with mremap: the window
   // shows the result is anonymous memory, not a file.
@@ -195,8 +194,8 @@ TEST(Summary, JsonKeys) {
     EXPECT_TRUE(j.contains(key)) << key;
 }
 
-// BUG (fails on purpose): src/render/summary.cpp text() wraps the "events:" line at 98
-// columns but builds "processes:" as one line of up to 8 comm[pid] entries (~210 columns).
+// Every line of the text summary fits in 100 columns: "processes:" wraps like "events:" (it
+// was once one line of up to 8 comm[pid] entries, ~210 columns).
 TEST(Summary, TextLinesFitTheWidth) {
   TraceSummary s;
   for (uint8_t sys = MT_SYS_MMAP; sys < MT_SYS_COUNT; sys++) {

@@ -125,8 +125,8 @@ TEST_F(SymbolizerTest, TwoFunctionsOfTheSameModule) {
   EXPECT_EQ(a2.symbol, a.symbol);
 }
 
-// BUG (fails on purpose): src/symbolize/symbolizer.cpp resolve() takes whichever alias
-// dwfl_module_addrinfo() returns; for libc's malloc that is "__libc_malloc", not "malloc".
+// Of a symbol's aliases resolve() prefers the public name: dwfl_module_addrinfo() gives
+// "__libc_malloc" for libc's malloc, and users look for "malloc".
 TEST_F(SymbolizerTest, MallocInLibc) {
   uint64_t addr = library_symbol("libc.so.6", "malloc");
   ASSERT_NE(addr, 0u);
