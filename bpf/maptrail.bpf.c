@@ -689,9 +689,9 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
   __u32 want = stack_copy_bytes;
   if (want > MT_STACK_COPY_MAX) want = MT_STACK_COPY_MAX;
   /* Records before stacks: when the reader falls behind (a thread's first calls, before
-   * its stack top is known, copy 8 KiB each), copy less stack rather than lose records. */
-  /* one query serves this and the wake-up decision: each costs a cache miss on the
-   * positions the reader writes */
+   * its stack top is known, copy 8 KiB each), copy less stack rather than lose records.
+   * The same query decides the wake-up at submit: a query is a helper call and a cache
+   * miss on the positions the reader writes. */
   __u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
   if (unread > ring_bytes / 2 && want > MT_STACK_COPY_PRESSED) {
     want = unread > ring_bytes / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
