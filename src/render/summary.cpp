@@ -80,6 +80,10 @@ std::string TraceSummary::text() const {
   if (incomplete_windows_)
     out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
                        incomplete_windows_);
+  if (windows_out_of_order_)
+    out +=
+        fmt::format("  windows read again (another thread's later call was recorded first): {}\n",
+                    windows_out_of_order_);
   if (stacks_shortened_)
     out += fmt::format(
         "  stacks shortened: {} (maptrail fell behind: the ring buffer or its backlog was "
@@ -127,6 +131,7 @@ nlohmann::json TraceSummary::json() const {
   j["lost"] = lost_total_;
   j["lost_by_event"] = loss_json(lost_);
   j["windows_incomplete"] = incomplete_windows_;
+  j["windows_out_of_order"] = windows_out_of_order_;
   j["stacks_shortened"] = stacks_shortened_;
   j["decode_errors"] = decode_errors_;
   j["verify_checks"] = verify_checks_;

@@ -150,6 +150,18 @@ TEST(Summary, IncompleteWindows) {
   EXPECT_EQ(clean.text().find("incomplete"), std::string::npos);
 }
 
+TEST(Summary, WindowsReadAgainBecauseOfOrder) {
+  TraceSummary s = typical();
+  s.set_windows_out_of_order(3);
+  EXPECT_EQ(s.json()["windows_out_of_order"], 3);
+  EXPECT_NE(s.text().find("windows read again (another thread's later call was recorded first): 3"),
+            std::string::npos)
+      << s.text();
+  TraceSummary clean = typical();
+  EXPECT_EQ(clean.json()["windows_out_of_order"], 0);
+  EXPECT_EQ(clean.text().find("read again"), std::string::npos);
+}
+
 TEST(Summary, DecodeErrorsAndDuration) {
   TraceSummary s = typical();
   s.set_duration(2.5);
@@ -188,9 +200,10 @@ TEST(Summary, JsonKeys) {
   json j = typical().json();
   EXPECT_EQ(j["v"], 1);
   EXPECT_EQ(j["event"], "summary");
-  for (const char* key : {"seconds", "events", "by_event", "failed_by_event",
-                          "bytes_mapped_anonymous", "bytes_mapped_file", "bytes_unmapped", "lost",
-                          "lost_by_event", "windows_incomplete", "decode_errors", "processes"})
+  for (const char* key :
+       {"seconds", "events", "by_event", "failed_by_event", "bytes_mapped_anonymous",
+        "bytes_mapped_file", "bytes_unmapped", "lost", "lost_by_event", "windows_incomplete",
+        "windows_out_of_order", "decode_errors", "processes"})
     EXPECT_TRUE(j.contains(key)) << key;
 }
 
