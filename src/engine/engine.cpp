@@ -323,16 +323,17 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       if (e.mm == 0) return;
       Space& space = space_for(e.mm, e.pid);
       if (e.flags & MT_F_NO_WINDOW) return;
-      if (e.window_complete()) {
-        apply_window(space, e);
+      if (e.window_complete() && e.exit_ns < space.latest_exit_ns) {
         // The ring buffer orders records as they were reserved, after their windows were
         // read: two threads' calls can come in the reverse order of their reads. A record
         // ahead of this one whose call returned after this one's window was begun may have
-        // changed something this window still shows as it was: read the ranges again.
-        if (e.exit_ns < space.latest_exit_ns) {
-          counters_.windows_out_of_order++;
-          repair_window(space, e);
-        }
+        // changed something this window still shows as it was: read the ranges as they are
+        // now instead. Not applied first: its VMAs may reach past its ranges (a merged
+        // neighbour), and what they would overwrite there no re-read of the ranges restores.
+        counters_.windows_out_of_order++;
+        repair_window(space, e);
+      } else if (e.window_complete()) {
+        apply_window(space, e);
       } else {
         counters_.windows_incomplete++;
         repair_window(space, e);

@@ -504,6 +504,35 @@ TEST(EngineRepair, AWindowReadBeforeALaterCallAheadOfItIsReadAgain) {
   EXPECT_EQ(engine.find(kMm)->find(kBase + 8 * P), nullptr);
 }
 
+// Thread B makes [12, 16) read-only; thread A's call on [8, 10) read its window before, when
+// one VMA spanned [8, 16), and its record comes after B's. That window reaches past A's range
+// over B's change: it must not be applied, or B's read-only piece would be overwritten where
+// a re-read of A's range does not reach.
+TEST(EngineRepair, AStaleWindowDoesNotOverwriteANewerChangeBeyondItsRange) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase + 8 * P, kBase + 12 * P),
+                proc_anon(kBase + 12 * P, kBase + 16 * P, model::kRead)};
+  event::Event b = call(Syscall::kMprotect, {{kBase + 12 * P, kBase + 16 * P}},
+                        {anon(kBase + 12 * P, kBase + 16 * P, kRo)});
+  b.tid = kPid + 1;
+  b.exit_ns = 2000;
+  event::Event a = call(Syscall::kMadvise, {{kBase + 8 * P, kBase + 10 * P}},
+                        {anon(kBase + 8 * P, kBase + 16 * P)});
+  a.exit_ns = 1000;
+  engine.apply(b);
+  engine.apply(a);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                            {kBase + 2 * P, kBase + 4 * P},
+                                            {kBase + 8 * P, kBase + 12 * P},
+                                            {kBase + 12 * P, kBase + 16 * P}}));
+  const model::Vma* read_only = engine.find(kMm)->find(kBase + 12 * P);
+  ASSERT_NE(read_only, nullptr);
+  EXPECT_EQ(read_only->perms, model::kRead) << "B's change, applied first, survives";
+  EXPECT_EQ(engine.counters().windows_out_of_order, 1u);
+}
+
 TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
   FakeKernel kernel;
   Engine engine(&kernel);
