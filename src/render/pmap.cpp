@@ -42,6 +42,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -134,72 +136,121 @@ struct SizeTotals {
   uint64_t mapped() const { return shared + private_writeable + private_readonly; }
 };
 
+// Rows are formatted through fmt::appender into a memory_buffer, which fmt writes straight
+// into; a std::string behind back_inserter is resized (and zero-filled) on every call.
+void append(fmt::memory_buffer& out, std::string_view text) {
+  out.append(text.data(), text.data() + text.size());
+}
+
 std::string render_default(const PmapProcess& process, const std::vector<const Vma*>& shown,
                            const PmapOptions& options) {
-  std::string out;
+  fmt::memory_buffer out;
   SizeTotals totals;
   for (const Vma* vma : shown) {
     totals.add(*vma);
     fmt::format_to(
-        std::back_inserter(out), "{:016x} {:6}K {} {}\n", vma->start, vma->size() >> 10,
+        fmt::appender(out), "{:016x} {:6}K {} {}\n", vma->start, vma->size() >> 10,
         pmap_mode(vma->perms),
         pmap_mapping_name(*vma, process.start_stack, options.show_path, options.shm_minor));
   }
   if (!options.quiet) {
-    fmt::format_to(std::back_inserter(out), " total {:16}K\n", totals.mapped() >> 10);
+    fmt::format_to(fmt::appender(out), " total {:16}K\n", totals.mapped() >> 10);
   }
-  return out;
+  return fmt::to_string(out);
 }
 
 std::string render_device(const PmapProcess& process, const std::vector<const Vma*>& shown,
                           const PmapOptions& options) {
-  std::string out;
-  if (!options.quiet) out += "Address           Kbytes Mode  Offset           Device    Mapping\n";
+  fmt::memory_buffer out;
+  if (!options.quiet)
+    append(out, "Address           Kbytes Mode  Offset           Device    Mapping\n");
   SizeTotals totals;
   for (const Vma* vma : shown) {
     totals.add(*vma);
     fmt::format_to(
-        std::back_inserter(out), "{:016x} {:7} {} {:016x} {:03x}:{:05x} {}\n", vma->start,
+        fmt::appender(out), "{:016x} {:7} {} {:016x} {:03x}:{:05x} {}\n", vma->start,
         vma->size() >> 10, pmap_mode(vma->perms), vma->offset, vma->dev_major, vma->dev_minor,
         pmap_mapping_name(*vma, process.start_stack, options.show_path, options.shm_minor));
   }
   if (!options.quiet) {
-    fmt::format_to(std::back_inserter(out),
-                   "mapped: {}K    writeable/private: {}K    shared: {}K\n", totals.mapped() >> 10,
-                   totals.private_writeable >> 10, totals.shared >> 10);
+    fmt::format_to(fmt::appender(out), "mapped: {}K    writeable/private: {}K    shared: {}K\n",
+                   totals.mapped() >> 10, totals.private_writeable >> 10, totals.shared >> 10);
   }
-  return out;
+  return fmt::to_string(out);
+}
+
+// The smaps block of each shown VMA. Rows come in address order, as smaps does: walk both
+// together, and search only when a row goes back.
+class SmapsWalk {
+ public:
+  explicit SmapsWalk(const SmapsData& smaps) : smaps_(smaps), entries_(smaps.entries) {}
+  const procfs::SmapsEntry* find(uint64_t start) {
+    if (next_ > 0 && next_ <= entries_.size() && entries_[next_ - 1].vma.start >= start) {
+      const procfs::SmapsEntry* entry = smaps_.find(start);
+      next_ = entry ? size_t(entry - entries_.data()) + 1 : 0;
+      return entry;
+    }
+    while (next_ < entries_.size() && entries_[next_].vma.start < start) ++next_;
+    if (next_ == entries_.size() || entries_[next_].vma.start != start) return nullptr;
+    return &entries_[next_++];
+  }
+
+ private:
+  const SmapsData& smaps_;
+  const std::vector<procfs::SmapsEntry>& entries_;
+  size_t next_ = 0;
+};
+
+// The counters -x shows, in one pass over the block's fields.
+struct RssDirty {
+  uint64_t rss = 0, dirty = 0;
+};
+RssDirty rss_and_dirty(const procfs::SmapsEntry& entry) {
+  const procfs::SmapsField *rss = nullptr, *shared_dirty = nullptr, *private_dirty = nullptr;
+  using namespace std::string_view_literals;  // compared by length first, not by strcmp
+  for (const procfs::SmapsField& field : entry.fields) {
+    std::string_view key = field.key;
+    if (!rss && key == "Rss"sv) rss = &field;
+    if (!shared_dirty && key == "Shared_Dirty"sv) shared_dirty = &field;
+    if (!private_dirty && key == "Private_Dirty"sv) private_dirty = &field;
+    if (rss && shared_dirty && private_dirty) break;
+  }
+  auto number = [](const procfs::SmapsField* f) { return f ? f->number : 0; };
+  return {number(rss), number(shared_dirty) + number(private_dirty)};
 }
 
 std::string render_extended(const PmapProcess& process, const std::vector<const Vma*>& shown,
                             const SmapsData& smaps, const PmapOptions& options) {
-  std::string out;
-  if (!options.quiet) out += "Address           Kbytes     RSS   Dirty Mode  Mapping\n";
+  fmt::memory_buffer out;
+  if (!options.quiet) append(out, "Address           Kbytes     RSS   Dirty Mode  Mapping\n");
   SizeTotals totals;
   uint64_t total_rss = 0, total_dirty = 0;
+  SmapsWalk walk(smaps);
   for (const Vma* vma : shown) {
     totals.add(*vma);
-    std::string rss, dirty;  // blank when smaps has no block for this VMA (deviation 7)
-    if (const procfs::SmapsEntry* entry = smaps.find(vma->start)) {
-      uint64_t r = entry->value("Rss").value_or(0);
-      uint64_t d =
-          entry->value("Shared_Dirty").value_or(0) + entry->value("Private_Dirty").value_or(0);
-      total_rss += r;
-      total_dirty += d;
-      rss = std::to_string(r);
-      dirty = std::to_string(d);
+    // blank when smaps has no block for this VMA (deviation 7)
+    std::optional<fmt::format_int> rss, dirty;
+    if (const procfs::SmapsEntry* entry = walk.find(vma->start)) {
+      RssDirty counters = rss_and_dirty(*entry);
+      total_rss += counters.rss;
+      total_dirty += counters.dirty;
+      rss.emplace(counters.rss);
+      dirty.emplace(counters.dirty);
     }
+    auto text = [](const std::optional<fmt::format_int>& n) {
+      return n ? std::string_view(n->data(), n->size()) : std::string_view();
+    };
     fmt::format_to(
-        std::back_inserter(out), "{:016x} {:7} {:>7} {:>7} {:>5} {}\n", vma->start,
-        vma->size() >> 10, rss, dirty, pmap_mode(vma->perms),
+        fmt::appender(out), "{:016x} {:7} {:>7} {:>7} {:>5} {}\n", vma->start, vma->size() >> 10,
+        text(rss), text(dirty), pmap_mode(vma->perms),
         pmap_mapping_name(*vma, process.start_stack, options.show_path, options.shm_minor));
   }
   if (!options.quiet) {
-    out += "---------------- ------- ------- ------- \n";
-    fmt::format_to(std::back_inserter(out), "{:<16} {:7} {:7} {:7}\n", "total kB",
-                   totals.mapped() >> 10, total_rss, total_dirty);
+    append(out, "---------------- ------- ------- ------- \n");
+    fmt::format_to(fmt::appender(out), "{:<16} {:7} {:7} {:7}\n", "total kB", totals.mapped() >> 10,
+                   total_rss, total_dirty);
   }
-  return out;
+  return fmt::to_string(out);
 }
 
 // pmap's integer_width(): decimal digits, 1 for zero.
@@ -260,6 +311,7 @@ std::string render_more_extended(const std::vector<const Vma*>& shown, const Sma
 
   std::vector<Row> rows;
   rows.reserve(shown.size());
+  SmapsWalk walk(smaps);
   size_t fixed_width[5] = {};
   if (!options.quiet) {
     for (size_t i = 0; i < 5; ++i) fixed_width[i] = kFixedHeadings[i].size();
@@ -273,7 +325,7 @@ std::string render_more_extended(const std::vector<const Vma*>& shown, const Sma
         {fmt::format("{:08x}", vma->start), model::perms_string(vma->perms),
          fmt::format("{:08x}", vma->offset),
          fmt::format("{:02x}:{:02x}", vma->dev_major, vma->dev_minor), std::to_string(vma->inode)},
-        smaps.find(vma->start),
+        walk.find(vma->start),
         std::string(extended_description(vma->name, options.show_path))};
     for (size_t i = 0; i < 5; ++i) fixed_width[i] = std::max(fixed_width[i], row.fixed[i].size());
     if (row.entry) {
@@ -301,8 +353,8 @@ std::string render_more_extended(const std::vector<const Vma*>& shown, const Sma
     }
   }
 
-  std::string out;
-  auto out_it = std::back_inserter(out);
+  fmt::memory_buffer out;
+  auto out_it = fmt::appender(out);
   if (!options.quiet) {
     for (size_t i = 0; i < 5; ++i) {
       fmt::format_to(out_it, "{:>{}} ", kFixedHeadings[i], fixed_width[i]);
@@ -311,7 +363,7 @@ std::string render_more_extended(const std::vector<const Vma*>& shown, const Sma
       fmt::format_to(out_it, "{:>{}} ", column.key, column.width);
     }
     if (have_flags) fmt::format_to(out_it, "{:>{}} ", "VmFlags", flags_width);
-    out += "Mapping\n";
+    append(out, "Mapping\n");
   }
   for (const Row& row : rows) {
     fmt::format_to(out_it, "{:>{}}", row.fixed[0], fixed_width[0]);
@@ -330,19 +382,18 @@ std::string render_more_extended(const std::vector<const Vma*>& shown, const Sma
   if (!options.quiet && !columns.empty()) {
     size_t gap = 0;
     for (size_t width : fixed_width) gap += width + 1;
-    out.append(gap, ' ');
+    fmt::format_to(out_it, "{:{}}", "", gap);
     for (const Column& column : columns) {
-      out.append(column.width, '=');
-      out += ' ';
+      fmt::format_to(out_it, "{:=>{}} ", "", column.width);
     }
-    out += '\n';
-    out.append(gap, ' ');
+    out.push_back('\n');
+    fmt::format_to(out_it, "{:{}}", "", gap);
     for (const Column& column : columns) {
       fmt::format_to(out_it, "{:>{}} ", column.total, column.width);
     }
-    out += "KB \n";
+    append(out, "KB \n");
   }
-  return out;
+  return fmt::to_string(out);
 }
 
 }  // namespace

@@ -56,6 +56,11 @@ class TraceSession {
       return;
     }
     tracer_ = std::move(*started);
+    // The reader thread's first records make it allocate, and a new thread's first malloc
+    // maps its arena (mmap, munmap, mprotect: the mmap lock taken for writing). A test's
+    // call made meanwhile gets a busy window (MT_F_WINDOW_BUSY). Let that happen first:
+    // poll(0) returns once the reader has consumed what the ring holds.
+    (void)tracer_->poll(0, [&](const event::Event& e) { events_.push_back(e); });
   }
   bool ok() const { return tracer_ != nullptr; }
   const std::string& error() const { return error_; }
