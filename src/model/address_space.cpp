@@ -125,18 +125,50 @@ bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma>
     covered_hi = page_up(covered_hi);
   }
   bool touched_exec = false;
-  auto [hint, tail] = carve(covered_lo, covered_hi, touched_exec);
-  // Sorted input, all of it inside the carved range: each goes just past the one before.
-  for (const Vma& vma : vmas) {
-    touched_exec |= (vma.perms & kExec) != 0;
-    hint = std::next(vmas_.emplace_hint(hint, vma.start, make_vma(vma)));
+  if (!replace_whole_vmas(covered_lo, covered_hi, vmas, touched_exec)) {
+    auto [hint, tail] = carve(covered_lo, covered_hi, touched_exec);
+    // Sorted input, all of it inside the carved range: each goes just past the one before.
+    for (const Vma& vma : vmas) {
+      touched_exec |= (vma.perms & kExec) != 0;
+      hint = std::next(vmas_.emplace_hint(hint, vma.start, make_vma(vma)));
+    }
+    if (tail) {
+      uint64_t start = tail->start;
+      vmas_.emplace_hint(hint, start, std::move(tail));
+    }
   }
   if (touched_exec) exec_epoch_ = next_exec_epoch();
-  if (tail) {
-    uint64_t start = tail->start;
-    vmas_.emplace_hint(hint, start, std::move(tail));
-  }
   spare_.clear();
+  return true;
+}
+
+bool AddressSpace::replace_whole_vmas(uint64_t lo, uint64_t hi, std::span<const Vma> vmas,
+                                      bool& touched_exec) {
+  if (lo >= hi) return false;
+  auto it = vmas_.lower_bound(lo);
+  if (it != vmas_.begin() && std::prev(it)->second->end > lo) return false;
+  for (auto last = it; last != vmas_.end() && last->first < hi; ++last) {
+    if (last->second->end > hi) return false;
+  }
+  size_t next = 0;
+  while (true) {
+    bool old_left = it != vmas_.end() && it->first < hi;
+    bool new_left = next < vmas.size();
+    if (!old_left && !new_left) break;
+    if (old_left && new_left && it->first == vmas[next].start) {
+      touched_exec |= ((it->second->perms | vmas[next].perms) & kExec) != 0;
+      *it->second = vmas[next++];
+      ++it;
+    } else if (old_left && (!new_left || it->first < vmas[next].start)) {
+      touched_exec |= (it->second->perms & kExec) != 0;
+      spare_.push_back(std::move(it->second));
+      it = vmas_.erase(it);
+    } else {
+      const Vma& vma = vmas[next++];
+      touched_exec |= (vma.perms & kExec) != 0;
+      it = std::next(vmas_.emplace_hint(it, vma.start, make_vma(vma)));
+    }
+  }
   return true;
 }
 

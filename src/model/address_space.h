@@ -112,6 +112,11 @@ class AddressSpace {
   };
   // Sets touched_exec when it clips or removes an executable VMA.
   Carved carve(uint64_t lo, uint64_t hi, bool& touched_exec);
+  // When no VMA reaches into [lo, hi) from outside it (the common case: a window reports
+  // whole VMAs), replaces the VMAs there with `vmas` walking both in address order: a VMA
+  // whose start is kept is overwritten in place, so only added or removed starts cost a
+  // B-tree insert or erase. Returns false, changing nothing, when a VMA straddles lo or hi.
+  bool replace_whole_vmas(uint64_t lo, uint64_t hi, std::span<const Vma> vmas, bool& touched_exec);
   // A VMA equal to `vma`, in an allocation from spare_ when there is one: a window
   // replaces VMAs with about as many, and a reused Vma's name keeps its capacity.
   std::unique_ptr<Vma> make_vma(const Vma& vma);
