@@ -271,7 +271,7 @@ model::Vma to_proc_vma(const WindowVma& w, const Event& e) {
     v.dev_major = w.dev >> 20;
     v.dev_minor = w.dev & 0xfffff;
     v.inode = w.inode;
-    v.name = w.name;
+    v.name = model::path_as_proc_shows_it(w.name);
   } else if (w.name_kind == MT_NAME_SPECIAL) {
     v.name = w.name;
   } else if (w.start <= e.brk && w.end >= e.start_brk) {

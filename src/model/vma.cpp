@@ -53,4 +53,17 @@ std::string format_maps_line(const Vma& vma) {
   return line;
 }
 
+std::string path_as_proc_shows_it(std::string_view raw) {
+  std::string escaped;
+  escaped.reserve(raw.size());
+  for (char c : raw) {
+    if (c == '\n') {
+      escaped += "\\012";
+    } else {
+      escaped += c;
+    }
+  }
+  return escaped;
+}
+
 }  // namespace maptrail::model

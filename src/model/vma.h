@@ -45,6 +45,10 @@ std::optional<uint8_t> parse_perms(std::string_view text);
 // since /proc does not show them).
 bool same_as_proc(const Vma& a, const Vma& b);
 
+// A mapped file's path as /proc/PID/maps prints it: seq_path() escapes '\n' as "\012".
+// (Anonymous VMA names cannot hold '\n': prctl refuses it.)
+std::string path_as_proc_shows_it(std::string_view raw);
+
 // The line the kernel's show_map_vma() prints for this VMA, without the newline.
 // The kernel pads the name to column 73 on 64-bit builds; a line without a name keeps the
 // single space that ends the inode column ("... 00:00 0 ").

@@ -51,22 +51,6 @@ constexpr __u64 kVmaShared = 0x8;  // VM_MAYSHARE, the 's' of /proc
 // (ia32, x32) processes cannot map there and get no gate area.
 constexpr uint64_t kFourGiB = uint64_t{1} << 32;
 
-// seq_path() in show_map_vma() escapes '\n' in paths as "\012"; the ioctl's d_path() does
-// not. Anonymous VMA names cannot contain '\n' (prctl refuses it), so escaping every name
-// is exact.
-std::string escape_like_proc(std::string_view raw) {
-  std::string escaped;
-  escaped.reserve(raw.size());
-  for (char c : raw) {
-    if (c == '\n') {
-      escaped += "\\012";
-    } else {
-      escaped += c;
-    }
-  }
-  return escaped;
-}
-
 Error query_error(pid_t pid, int err) {
   switch (err) {
     case ENOTTY:
@@ -131,7 +115,9 @@ Result<std::optional<model::Vma>> MapsQuery::covering_or_next(uint64_t addr) {
   vma.inode = query.inode;
   // vma_name_size counts the terminating NUL; 0 means the VMA has no name.
   if (query.vma_name_size > 1) {
-    vma.name = escape_like_proc(std::string_view(name_buffer_.data(), query.vma_name_size - 1));
+    // the ioctl names the file with d_path(), which does not escape as maps does
+    vma.name = model::path_as_proc_shows_it(
+        std::string_view(name_buffer_.data(), query.vma_name_size - 1));
   }
   return std::optional<model::Vma>(std::move(vma));
 }

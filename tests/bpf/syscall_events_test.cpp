@@ -189,6 +189,33 @@ TEST_F(SyscallEvents, FramePointerModeCarriesFramesAndNoCopy) {
   munmap(p, kPage);
 }
 
+// /proc prints a newline in a path as "\012" (seq_path); the model must hold the same name,
+// or verify reports a difference and pmap prints a broken line.
+TEST_F(SyscallEvents, MmapFileWithNewlineInItsNameIsNamedAsProcShowsIt) {
+  std::string path = fmt::format("/tmp/maptrail-test-{}-new\nline", getpid());
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600));
+  ASSERT_TRUE(fd.valid()) << strerror(errno);
+  ASSERT_EQ(ftruncate(fd.get(), kPage), 0);
+  void* p = mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd.get(), 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto proc = maps_now();
+  unlink(path.c_str());
+  const Event* e = session_->wait_for([&](const Event& e) {
+    return e.syscall == Syscall::kMmap && e.ret == int64_t(uintptr_t(p));
+  });
+  ASSERT_NE(e, nullptr);
+  expect_window_equals_proc(*e, proc);
+  bool named = false;
+  for (const auto& w : e->vmas) {
+    if (w.start != uint64_t(uintptr_t(p))) continue;
+    named = true;
+    EXPECT_EQ(event::to_proc_vma(w, *e).name,
+              fmt::format("/tmp/maptrail-test-{}-new\\012line", getpid()));
+  }
+  EXPECT_TRUE(named);
+  munmap(p, kPage);
+}
+
 TEST_F(SyscallEvents, MmapFileWithOffsetNamesThePath) {
   char path[] = "/tmp/maptrail-test-XXXXXX";
   int fd = mkstemp(path);
