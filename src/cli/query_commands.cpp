@@ -11,6 +11,7 @@
 
 #include "daemon/protocol.h"
 #include "daemon/wire.h"
+#include "procfs/maps.h"
 #include "procfs/process.h"
 #include "procfs/smaps.h"
 #include "event/event.h"
@@ -94,7 +95,9 @@ int run_pmap(const PmapCommand& c) {
   options.shm_minor = procfs::shm_minor();
   int rc = 0;
   for (pid_t pid : c.pids) {
-    auto answer = daemon::ask(c.socket, {{"op", "vmas"}, {"pid", pid}});
+    nlohmann::json request = {{"op", "vmas"}, {"pid", pid}};
+    if (!c.origin) request["format"] = "maps";  // origins come only with the objects
+    auto answer = daemon::ask(c.socket, request);
     if (!answer) {
       if (answer.error().err == ENOENT || answer.error().err == ECONNREFUSED) {
         fmt::print(stderr, "maptrail pmap: {}\n", answer.error().message);
@@ -110,7 +113,15 @@ int run_pmap(const PmapCommand& c) {
     }
     std::vector<model::Vma> vmas;
     std::map<uint64_t, std::string> origins;  // by VMA start, for --origin
-    for (const auto& j : (*answer)["vmas"]) {
+    if (answer->contains("maps")) {
+      auto parsed = procfs::parse_maps(answer->at("maps").get_ref<const std::string&>());
+      if (!parsed) {
+        fmt::print(stderr, "maptrail pmap: the daemon's answer: {}\n", parsed.error().message);
+        return 2;
+      }
+      vmas = std::move(*parsed);
+    }
+    for (const auto& j : answer->value("vmas", nlohmann::json::array())) {
       if (c.origin) origins[j.value("start", uint64_t(0))] = origin_text(j);
       auto v = daemon::vma_from_json(j);
       if (!v) {
