@@ -192,6 +192,12 @@ step "daemon idle"
   echo
 } >>"$out/suite.md"
 
+step "pmap end to end against procps pmap"
+{
+  "$repo/tools/bench/pmap_end_to_end.sh" --build "$build" --runs "$runs"
+  echo
+} >>"$out/suite.md"
+
 # The commands in the tables name this machine's checkout and temporary directories: the
 # document shows them relative to the checkout, with the temporary names generic.
 python3 - "$out/suite.md" "$build" "$repo" "${TMPDIR:-/tmp}" <<'PY'
