@@ -2,7 +2,7 @@
 // ("status", "vmas", "verify", "history") and, for the per-process ones, a pid; the answer
 // has "ok" and either the data or "error". Version "v" 1. "vmas" answers with "vmas", an
 // object per VMA with its origin, or, when the request says "format": "maps", with "maps",
-// the layout as /proc/PID/maps text (objects still, if a name holds a raw newline).
+// the layout as /proc/PID/maps text.
 #pragma once
 
 #include <sys/types.h>
