@@ -27,7 +27,8 @@ class MapsQuery {
   // equals the read_maps() lines of that range. That includes the x86-64 "[vsyscall]" gate
   // area, which is not in the mm's VMA tree and which the ioctl therefore never returns.
   // Each VMA is a separate query: a process changing its mappings meanwhile can be seen
-  // partly before and partly after the change.
+  // partly before and partly after the change, but never as two VMAs overlapping (a VMA
+  // read later that reaches below one read before replaces what it overlaps).
   // Errors: ENOTTY (kernel older than 6.11), ESRCH (the process exited or exec'd).
   Result<std::vector<model::Vma>> range(uint64_t lo, uint64_t hi);
 

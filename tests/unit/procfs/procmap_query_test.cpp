@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -265,6 +266,47 @@ TEST(MapsQueryOpenTest, ObjectIsMovable) {
   if (MapsQuery::supported()) {
     EXPECT_TRUE(moved.range(0, UINT64_MAX).ok());
   }
+}
+
+// [x, x+2p) and [x+4p, x+6p), with another thread mapping the gap between them (merging
+// the three into one VMA) and unmapping it again as fast as it can. A read that finds the
+// first VMA, then the merged one at x+2p, would hold two VMAs starting at x: the merged one
+// replaces the first, and every result is a layout the process really had.
+TEST_F(MapsQueryTest, ARangeChangingWhileReadNeverComesBackOverlapping) {
+  const size_t page = ::sysconf(_SC_PAGESIZE);
+  void* region = ::mmap(nullptr, 6 * page, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(region, MAP_FAILED);
+  auto x = reinterpret_cast<uintptr_t>(region);
+  ASSERT_EQ(::munmap(reinterpret_cast<void*>(x + 2 * page), 2 * page), 0);
+  // stops and joins when the test returns, early or not
+  std::jthread toggler([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      ::mmap(reinterpret_cast<void*>(x + 2 * page), 2 * page, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+      ::munmap(reinterpret_cast<void*>(x + 2 * page), 2 * page);
+    }
+  });
+  auto query = MapsQuery::open(::getpid());
+  ASSERT_TRUE(query.ok()) << query.error().message;
+  int merged = 0, apart = 0;
+  for (int i = 0; i < 20000; i++) {
+    auto vmas = query->range(x, x + 6 * page);
+    ASSERT_TRUE(vmas.ok()) << vmas.error().message;
+    ASSERT_TRUE(model::AddressSpace::well_formed(*vmas)) << describe(*vmas);
+    if (vmas->size() == 1 && vmas->front().start == x && vmas->front().end == x + 6 * page)
+      merged++;
+    else if (vmas->size() == 2 && vmas->front().start == x && vmas->front().end == x + 2 * page &&
+             vmas->back().start == x + 4 * page && vmas->back().end == x + 6 * page)
+      apart++;
+    else
+      ADD_FAILURE() << "a layout the process never had:\n" << describe(*vmas);
+  }
+  toggler.request_stop();
+  toggler.join();
+  ::munmap(region, 6 * page);
+  EXPECT_GT(merged, 0);
+  EXPECT_GT(apart, 0);
 }
 
 }  // namespace
