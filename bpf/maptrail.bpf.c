@@ -559,6 +559,7 @@ static long window_step(__u32 i, struct walk_state* st) {
   /* a hole at cur */
   if (st->cur >= st->empty_lo && st->cur < st->empty_hi) {
     st->cur = st->empty_hi;
+    st->flags |= MT_F_WINDOW_EMPTY_ASSUMED;
     return 0;
   }
   if (st->cur < st->hi) {

@@ -140,6 +140,7 @@ class Daemon {
               {"windows_incomplete", c.windows_incomplete},
               {"windows_out_of_order", c.windows_out_of_order},
               {"repairs", c.repairs},
+              {"repairs_skipped", c.repairs_skipped},
               {"seeds", c.seeds},
               {"resyncs", c.resyncs}};
     }

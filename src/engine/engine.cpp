@@ -26,6 +26,58 @@ std::vector<model::Vma> in_window(const std::vector<model::Vma>& vmas, const eve
 
 }  // namespace
 
+bool Engine::Space::replace(uint64_t lo, uint64_t hi, std::span<const model::Vma> vmas) {
+  if (!vmas_.replace_window(lo, hi, vmas)) return false;
+  auto [written_lo, written_hi] = model::AddressSpace::window_extent(lo, hi, vmas);
+  fresh_.written(written_lo, written_hi);
+  return true;
+}
+
+bool Engine::Space::replace_read(uint64_t lo, uint64_t hi, std::span<const model::Vma> vmas,
+                                 uint64_t began_ns) {
+  if (!vmas_.replace_window(lo, hi, vmas)) return false;
+  auto [read_lo, read_hi] = model::AddressSpace::window_extent(lo, hi, vmas);
+  fresh_.read(read_lo, read_hi, began_ns);
+  return true;
+}
+
+bool Engine::Space::assign(std::vector<model::Vma> vmas) {
+  fresh_.clear();
+  return vmas_.assign(std::move(vmas));
+}
+
+void Engine::Space::clear() {
+  fresh_.clear();
+  vmas_.clear();
+}
+
+bool Engine::Space::already_read(const event::Event& e) const {
+  if (e.ranges.empty() || (e.flags & MT_F_WHOLE_MM)) return false;
+  for (const auto& r : e.ranges)
+    if (!fresh_.shows(r.lo, r.hi, e.exit_ns)) return false;
+  return true;
+}
+
+void Engine::Space::returned(const event::Event& e) {
+  for (const auto& r : e.ranges) {
+    if (recent_calls_.size() == kRecentCalls) recent_calls_.pop_front();
+    recent_calls_.push_back({r.lo, r.hi, e.exit_ns});
+  }
+}
+
+bool Engine::Space::emptied_under(const event::Event& e) const {
+  if (!(e.flags & MT_F_WINDOW_EMPTY_ASSUMED) || e.enter_ns >= latest_exit_ns) return false;
+  // The oldest call remembered returned after this one began: an older one may have too.
+  if (recent_calls_.size() == kRecentCalls && recent_calls_.front().exit_ns > e.enter_ns)
+    return true;
+  for (const auto& call : recent_calls_) {
+    if (call.exit_ns <= e.enter_ns) continue;
+    for (const auto& r : e.ranges)
+      if (call.lo < r.hi && r.lo < call.hi) return true;
+  }
+  return false;
+}
+
 Engine::Engine(KernelView* kernel, size_t history_limit) : history_limit_(history_limit) {
   if (!kernel) {
     own_kernel_ = std::make_unique<ProcKernelView>();
@@ -81,7 +133,7 @@ void Engine::reconcile_provenance(Space& space, bool charge) {
     if (charge) charge_unmapped(gone);
   };
   uint64_t at = 0;
-  for (const auto& v : space.vmas) {
+  for (const auto& v : space.vmas()) {
     if (v.start > at) removed(at, v.start);
     uint64_t cursor = v.start;
     for (const auto& span : space.provenance.in_range(v.start, v.end)) {
@@ -194,7 +246,7 @@ Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
   if (inserted) {
     it->second.owner = pid;
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
-      it->second.vmas.assign(std::move(*seed));
+      it->second.assign(std::move(*seed));
       reconcile_provenance(it->second, true);
       counters_.seeds++;
     }
@@ -208,12 +260,12 @@ Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
 
 const model::AddressSpace* Engine::find(uint64_t mm) const {
   auto it = spaces_.find(mm);
-  return it == spaces_.end() ? nullptr : &it->second.vmas;
+  return it == spaces_.end() ? nullptr : &it->second.vmas();
 }
 
 const model::AddressSpace* Engine::find_or_seed(uint64_t mm, pid_t pid) {
   if (mm == 0) return nullptr;
-  return &space_for(mm, pid).vmas;
+  return &space_for(mm, pid).vmas();
 }
 
 std::optional<uint64_t> Engine::mm_of(pid_t pid) const {
@@ -245,7 +297,7 @@ Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   auto it = spaces_.find(mm);
   Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
-  space.vmas.assign(std::move(*maps));
+  space.assign(std::move(*maps));
   reconcile_provenance(space, true);
   space.changes++;
   counters_.resyncs++;
@@ -266,20 +318,20 @@ size_t Engine::tree_size(const model::AddressSpace& vmas) const {
 void Engine::learn_what_fork_skips(Space& parent, Space& child, pid_t child_pid) {
   counters_.windows_incomplete++;
   auto now = kernel_->read_maps(child_pid);
-  if (!now || !child.vmas.assign(std::move(*now))) {
+  if (!now || !child.assign(std::move(*now))) {
     counters_.repair_failures++;
     return;
   }
   counters_.repairs++;
   std::vector<model::Vma> skipped;
-  for (const auto& v : parent.vmas) {
-    const model::Vma* in_child = child.vmas.find(v.start);
+  for (const auto& v : parent.vmas()) {
+    const model::Vma* in_child = child.vmas().find(v.start);
     if (v.vm_flags == 0 && !(in_child && in_child->start == v.start && in_child->end == v.end))
       skipped.push_back(v);
   }
   for (auto& v : skipped) {
     v.vm_flags = kVmDontCopy;
-    parent.vmas.replace_window(v.start, v.end, std::span(&v, 1));
+    parent.replace(v.start, v.end, std::span(&v, 1));
   }
 }
 
@@ -290,7 +342,7 @@ void Engine::forget_pid(pid_t pid) {
 
 void Engine::apply_window(Space& space, const event::Event& e) {
   auto vmas = proc_vmas(e);
-  for (const auto& r : e.ranges) space.vmas.replace_window(r.lo, r.hi, in_window(vmas, r));
+  for (const auto& r : e.ranges) space.replace(r.lo, r.hi, in_window(vmas, r));
   counters_.windows_applied++;
 }
 
@@ -306,12 +358,16 @@ void Engine::repair_window(Space& space, const event::Event& e) {
     return;
   }
   for (const auto& r : e.ranges) {
+    uint64_t began_ns = kernel_->monotonic_ns();
     auto now = kernel_->read_range(e.pid, r.lo, r.hi);
     if (!now) {
       counters_.repair_failures++;
       return;
     }
-    space.vmas.replace_window(r.lo, r.hi, *now);
+    if (!space.replace_read(r.lo, r.hi, *now, began_ns)) {  // overlapping VMAs
+      counters_.repair_failures++;
+      return;
+    }
   }
   counters_.repairs++;
 }
@@ -323,22 +379,28 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       if (e.mm == 0) return;
       Space& space = space_for(e.mm, e.pid);
       if (e.flags & MT_F_NO_WINDOW) return;
-      if (e.window_complete() && e.exit_ns < space.latest_exit_ns) {
+      if (e.window_complete() && (e.exit_ns < space.latest_exit_ns || space.emptied_under(e))) {
         // The ring buffer orders records as they were reserved, after their windows were
         // read: two threads' calls can come in the reverse order of their reads. A record
         // ahead of this one whose call returned after this one's window was begun may have
         // changed something this window still shows as it was: read the ranges as they are
         // now instead. Not applied first: its VMAs may reach past its ranges (a merged
         // neighbour), and what they would overwrite there no re-read of the ranges restores.
+        // A range the call emptied is shown as the call left it, not as it was at exit: any
+        // call ahead that returned after this one began may have mapped into it.
         counters_.windows_out_of_order++;
         repair_window(space, e);
       } else if (e.window_complete()) {
         apply_window(space, e);
       } else {
         counters_.windows_incomplete++;
-        repair_window(space, e);
+        if (space.already_read(e))
+          counters_.repairs_skipped++;
+        else
+          repair_window(space, e);
       }
       space.latest_exit_ns = std::max(space.latest_exit_ns, e.exit_ns);
+      space.returned(e);
       space.changes++;
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       for (const auto& r : e.ranges) ranges.emplace_back(r.lo, r.hi);
@@ -354,13 +416,13 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       if (found == spaces_.end() || e.child_mm == e.mm) return;
       Space& parent = found->second;  // a reference survives the rehash below
       std::vector<model::Vma> inherited;
-      for (const auto& v : parent.vmas)
+      for (const auto& v : parent.vmas())
         if (!(v.vm_flags & kVmDontCopy)) inherited.push_back(v);
       Space& child = new_space(e.child_mm);
-      child.vmas.assign(std::move(inherited));
+      child.assign(std::move(inherited));
       child.provenance = parent.provenance;  // a fork child's pages came from these calls
       child.owner = e.child_pid;
-      if (e.child_map_count >= 0 && size_t(e.child_map_count) != tree_size(child.vmas))
+      if (e.child_map_count >= 0 && size_t(e.child_map_count) != tree_size(child.vmas()))
         learn_what_fork_skips(parent, child, e.child_pid);
       reconcile_provenance(child, false);  // what the kernel did not copy was never the child's
       std::map<const model::Origin*, std::shared_ptr<const model::Origin>> copies;
@@ -404,10 +466,10 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
         if (auto gate = kernel_->gate_vma();
             gate && !vmas.empty() && vmas.back().end > (1ull << 32))
           vmas.push_back(*gate);
-        space.vmas.assign(std::move(vmas));
+        space.assign(std::move(vmas));
       } else {
         counters_.windows_incomplete++;
-        space.vmas.clear();  // nothing of an older image may survive a failed read
+        space.clear();  // nothing of an older image may survive a failed read
         if (resync(e.mm, e.pid))
           counters_.repairs++;
         else

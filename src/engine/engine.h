@@ -9,11 +9,14 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/fresh_reads.h"
 #include "engine/kernel_view.h"
 #include "event/event.h"
 #include "model/address_space.h"
@@ -28,7 +31,10 @@ struct EngineCounters {
   uint64_t windows_incomplete = 0;  // busy, overflowed, holes, mlockall: repaired from /proc
   // Windows read before a change that a record ahead of them in the stream made: repaired
   uint64_t windows_out_of_order = 0;
-  uint64_t repairs = 0;          // incomplete windows repaired
+  uint64_t repairs = 0;  // incomplete windows repaired
+  // Incomplete windows not read again: a read begun after the call returned had read their
+  // ranges already, and nothing has been written there since
+  uint64_t repairs_skipped = 0;
   uint64_t repair_failures = 0;  // could not be repaired (the process was gone)
   uint64_t seeds = 0;            // spaces first read from /proc
   uint64_t resyncs = 0;          // whole spaces re-read (after a loss, mlockall)
@@ -73,14 +79,45 @@ class Engine {
   uint64_t windows_incomplete() const { return counters_.windows_incomplete; }
 
  private:
-  struct Space {
+  class Space {
+   public:
     explicit Space(size_t history_limit = 0) : history(history_limit) {}
-    model::AddressSpace vmas;
+    const model::AddressSpace& vmas() const { return vmas_; }
+    // The VMAs change only through these four, so that a write forgets what it overwrote
+    // of a read (FreshReads).
+    bool replace(uint64_t lo, uint64_t hi, std::span<const model::Vma> vmas);
+    // [lo, hi) as a read of the kernel that began at `began_ns` returned it.
+    bool replace_read(uint64_t lo, uint64_t hi, std::span<const model::Vma> vmas,
+                      uint64_t began_ns);
+    bool assign(std::vector<model::Vma> vmas);
+    void clear();
+    // True when a read since the call returned shows each of the call's ranges, untouched.
+    bool already_read(const event::Event& e) const;
+    // Remembers the ranges of a syscall record applied (or skipped).
+    void returned(const event::Event& e);
+    // True when the record's window took a range its call emptied as empty (not read at
+    // exit) and a record applied before it, of a call that returned after this one began,
+    // changed one of its ranges: that call may have mapped into the emptied range after
+    // this one emptied it, and the window would unmap it again.
+    bool emptied_under(const event::Event& e) const;
+
     model::History history;
     model::Provenance provenance;
     pid_t owner = 0;  // a process that has this mm, to read /proc through
     uint64_t changes = 0;
     uint64_t latest_exit_ns = 0;  // of the syscall records applied so far
+
+   private:
+    struct RecentCall {
+      uint64_t lo, hi, exit_ns;
+    };
+    // Enough to reach back past every call that overlaps one in time on a busy process;
+    // when the oldest is not old enough, emptied_under assumes the worst.
+    static constexpr size_t kRecentCalls = 256;
+
+    model::AddressSpace vmas_;
+    FreshReads fresh_;
+    std::deque<RecentCall> recent_calls_;  // the ranges of the latest records, newest last
   };
 
   Space& space_for(uint64_t mm, pid_t pid);

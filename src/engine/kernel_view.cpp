@@ -1,8 +1,16 @@
 #include "engine/kernel_view.h"
 
+#include <time.h>
+
 #include "procfs/maps.h"
 
 namespace maptrail::engine {
+
+uint64_t KernelView::monotonic_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+}
 
 Result<std::vector<model::Vma>> ProcKernelView::read_maps(pid_t pid) {
   return procfs::read_maps(pid);

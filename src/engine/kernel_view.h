@@ -25,6 +25,9 @@ class KernelView {
   virtual std::optional<model::Vma> gate_vma() { return std::nullopt; }
   // The process exec'd or exited: drop what is cached for it.
   virtual void forget(pid_t) {}
+  // CLOCK_MONOTONIC, the clock of the records' timestamps: a read that begins after a
+  // record's exit_ns shows what its call did.
+  virtual uint64_t monotonic_ns();
 };
 
 // The real thing: /proc/PID/maps, and PROCMAP_QUERY (kernel 6.11+) on a descriptor kept per

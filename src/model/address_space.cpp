@@ -112,18 +112,22 @@ AddressSpace::Carved AddressSpace::carve(uint64_t lo, uint64_t hi, bool& touched
   return {vmas_.erase(first, it), std::move(tail)};
 }
 
+std::pair<uint64_t, uint64_t> AddressSpace::window_extent(uint64_t lo, uint64_t hi,
+                                                          std::span<const Vma> vmas) {
+  if (!vmas.empty()) {
+    lo = std::min(lo, vmas.front().start);
+    hi = std::max(hi, vmas.back().end);
+  }
+  if (lo < hi) {
+    lo = page_down(lo);
+    hi = page_up(hi);
+  }
+  return {lo, hi};
+}
+
 bool AddressSpace::replace_window(uint64_t lo, uint64_t hi, std::span<const Vma> vmas) {
   if (!well_formed(vmas)) return false;
-  uint64_t covered_lo = lo;
-  uint64_t covered_hi = hi;
-  if (!vmas.empty()) {
-    covered_lo = std::min(lo, vmas.front().start);
-    covered_hi = std::max(hi, vmas.back().end);
-  }
-  if (covered_lo < covered_hi) {
-    covered_lo = page_down(covered_lo);
-    covered_hi = page_up(covered_hi);
-  }
+  auto [covered_lo, covered_hi] = window_extent(lo, hi, vmas);
   bool touched_exec = false;
   if (!replace_whole_vmas(covered_lo, covered_hi, vmas, touched_exec)) {
     auto [hint, tail] = carve(covered_lo, covered_hi, touched_exec);

@@ -70,6 +70,9 @@ class AddressSpace {
   // go in. Applying the same window twice leaves the same state. Returns false, changing
   // nothing, when `vmas` is not well_formed (a corrupt event must not corrupt the model).
   bool replace_window(uint64_t lo, uint64_t hi, std::span<const Vma> vmas);
+  // The range replace_window(lo, hi, vmas) replaces (empty when lo >= hi and no VMAs).
+  static std::pair<uint64_t, uint64_t> window_extent(uint64_t lo, uint64_t hi,
+                                                     std::span<const Vma> vmas);
 
   void clear() {
     vmas_.clear();

@@ -79,6 +79,7 @@ json window_flags_json(uint16_t flags) {
   if (flags & MT_F_WINDOW_HOLE) list.push_back("hole");
   if (flags & MT_F_WHOLE_MM) list.push_back("whole_mm");
   if (flags & MT_F_NAMES_TRUNCATED) list.push_back("names_truncated");
+  if (flags & MT_F_WINDOW_EMPTY_ASSUMED) list.push_back("empty_assumed");
   return list;
 }
 

@@ -77,9 +77,14 @@ std::string TraceSummary::text() const {
   } else {
     out += "  lost: 0 events\n";
   }
-  if (incomplete_windows_)
-    out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
-                       incomplete_windows_);
+  if (incomplete_windows_) {
+    out +=
+        fmt::format("  windows incomplete (VMA read busy or overflowed): {}", incomplete_windows_);
+    if (windows_already_read_)
+      out += fmt::format(" ({} of them shown already by a read begun after their call)",
+                         windows_already_read_);
+    out += '\n';
+  }
   if (windows_out_of_order_)
     out +=
         fmt::format("  windows read again (another thread's later call was recorded first): {}\n",
@@ -132,6 +137,7 @@ nlohmann::json TraceSummary::json() const {
   j["lost_by_event"] = loss_json(lost_);
   j["windows_incomplete"] = incomplete_windows_;
   j["windows_out_of_order"] = windows_out_of_order_;
+  j["windows_already_read"] = windows_already_read_;
   j["stacks_shortened"] = stacks_shortened_;
   j["decode_errors"] = decode_errors_;
   j["verify_checks"] = verify_checks_;

@@ -25,6 +25,9 @@ class TraceSummary {
   // Windows the model read again from /proc because a record of another thread whose call
   // returned later had been applied before them (engine::Counters::windows_out_of_order).
   void set_windows_out_of_order(uint64_t n) { windows_out_of_order_ = n; }
+  // Incomplete windows not read again: a newer read had shown their ranges already
+  // (engine::Counters::repairs_skipped).
+  void set_windows_already_read(uint64_t n) { windows_already_read_ = n; }
   void set_decode_errors(uint64_t n, std::string last_error) {
     decode_errors_ = n;
     last_decode_error_ = std::move(last_error);
@@ -53,6 +56,7 @@ class TraceSummary {
   uint64_t mapped_anon_ = 0, mapped_file_ = 0, unmapped_ = 0;
   uint64_t incomplete_windows_ = 0;
   uint64_t windows_out_of_order_ = 0;
+  uint64_t windows_already_read_ = 0;
   uint64_t stacks_shortened_ = 0;
   std::array<uint64_t, MT_LOSS_SLOTS> lost_{};
   uint64_t lost_total_ = 0;

@@ -174,6 +174,44 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
   }
 }
 
+// Four threads mapping as fast as they can leave the daemon behind, most windows busy: the
+// reads that repair them are skipped where an earlier read begun after the call already
+// shows it, and a window that took a range its call emptied as empty is read again when
+// another thread's call may have mapped into it meanwhile. At each of 40 checkpoints of
+// 200,000 operations, the model equals /proc/PID/maps. (Either shortcut done wrong leaves a
+// VMA missing or extra at some checkpoint in about one run in ten.)
+TEST_F(Daemon, FourThreadsFarAheadOfTheDaemonLeaveTheModelExactAtEveryCheckpoint) {
+  for (const char* seed : {"11", "12", "13"}) {
+    SCOPED_TRACE(fmt::format("seed {}", seed));
+    Subprocess work({workload("randmaps"), "--seed", seed, "--ops", "200000", "--checkpoints",
+                     "40", "--threads", "4", "--ready"},
+                    path("work.out"), path("work.err"), true);
+    ASSERT_TRUE(work.wait_for_output("ready", false)) << work.err();
+    std::string pid = std::to_string(work.pid());
+    auto daemon = start_daemon({"-p", pid});
+    ASSERT_TRUE(work.write_stdin("go\n"));
+    int exact = 0;
+    for (int k = 1; k <= 40; k++) {
+      ASSERT_TRUE(work.wait_for_output(fmt::format("checkpoint {} ", k), false))
+          << "checkpoint " << k << ": " << work.err();
+      std::string out, err;
+      int rc = client({"verify", "--socket", socket_, pid}, &out, &err);
+      EXPECT_EQ(rc, 0) << "checkpoint " << k << "\n" << out << err << "status: " << status();
+      if (rc == 0 && out.find("exact") != std::string::npos) exact++;
+      ASSERT_TRUE(work.write_stdin("next\n"));
+    }
+    EXPECT_EQ(exact, 40);
+    auto j = status();
+    EXPECT_EQ(j["lost"], 0) << j;
+    EXPECT_GT(j["windows_incomplete"].get<uint64_t>(), 20000u) << j;
+    EXPECT_GT(j["repairs_skipped"].get<uint64_t>(), 0u) << "the shortcut was not taken: " << j;
+    ASSERT_TRUE(work.wait_for_output("done", false));
+    ASSERT_EQ(work.wait(), 0) << work.err();
+    kill(daemon->pid(), SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+  }
+}
+
 // Programs no one here wrote, traced from their exec while they run: an interpreter with
 // about 1,600 VMAs and a JIT runtime with 600 threads (about 1,400 VMAs). verify is asked
 // while they change their mappings (it must retry, not be fooled), and pmap is compared with

@@ -414,7 +414,9 @@ class FakeKernel : public KernelView {
   int full_reads = 0, range_reads = 0;
   std::vector<std::pair<uint64_t, uint64_t>> ranges_read;
   bool gone = false;
+  uint64_t clock_ns = 0;  // when a read begins; 0: before every call, so no read is skipped
 
+  uint64_t monotonic_ns() override { return clock_ns; }
   Result<std::vector<model::Vma>> read_maps(pid_t) override {
     full_reads++;
     if (gone) return Error{ENOENT, "gone"};
@@ -533,6 +535,63 @@ TEST(EngineRepair, AStaleWindowDoesNotOverwriteANewerChangeBeyondItsRange) {
   EXPECT_EQ(engine.counters().windows_out_of_order, 1u);
 }
 
+// Thread A unmaps [8, 16) and releases the lock; thread B maps [8, 12) in the hole and
+// returns; A's exit program then finds no VMA at 8 and takes the range its call emptied as
+// empty without reading on. B's record comes first: applying A's window would unmap B's
+// mapping, so A's ranges are read as they are now.
+TEST(EngineRepair, ARangeEmptiedByACallThatAnotherThreadMappedIntoSinceIsReadAgain) {
+  for (uint64_t a_enter : {1000, 2500}) {
+    for (uint64_t b_lo : {kBase + 8 * P, kBase + 20 * P}) {
+      SCOPED_TRACE(testing::Message()
+                   << "A began at " << a_enter << ", B mapped at 0x" << std::hex << b_lo);
+      FakeKernel kernel;
+      Engine engine(&kernel);
+      seed_three(engine);
+      kernel.now = {proc_anon(b_lo, b_lo + 4 * P)};
+      event::Event b = call(Syscall::kMmap, {{b_lo, b_lo + 4 * P}}, {anon(b_lo, b_lo + 4 * P)});
+      b.tid = kPid + 1;
+      b.enter_ns = 1500;
+      b.exit_ns = 2000;
+      event::Event a = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 16 * P}}, {});
+      a.flags = MT_F_WINDOW_EMPTY_ASSUMED;
+      a.enter_ns = a_enter;
+      a.exit_ns = 3000;
+      engine.apply(b);
+      engine.apply(a);
+      bool overlapped = a_enter < b.exit_ns && b_lo == kBase + 8 * P;
+      EXPECT_EQ(kernel.range_reads, overlapped ? 1 : 0);
+      EXPECT_EQ(engine.counters().windows_out_of_order, overlapped ? 1u : 0u);
+      const model::Vma* at_b = engine.find(kMm)->find(b_lo);
+      if (overlapped || b_lo != kBase + 8 * P) {
+        ASSERT_NE(at_b, nullptr);
+        EXPECT_EQ(at_b->end, b_lo + 4 * P);
+      } else {
+        EXPECT_EQ(at_b, nullptr) << "B returned before A began: A unmapped B's mapping";
+      }
+    }
+  }
+}
+
+// The same order, but the window was read whole at exit: it shows B's mapping if B's call
+// came before the read, so it is applied.
+TEST(EngineRepair, AWindowReadWholeIsAppliedAfterAnOverlappingCallAheadOfIt) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  event::Event b = call(Syscall::kMmap, {{kBase + 8 * P, kBase + 12 * P}},
+                        {anon(kBase + 8 * P, kBase + 12 * P)});
+  b.tid = kPid + 1;
+  b.exit_ns = 2000;
+  event::Event a = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 12 * P}},
+                        {anon(kBase + 8 * P, kBase + 12 * P, kRo)});
+  a.enter_ns = 1000;
+  a.exit_ns = 3000;
+  engine.apply(b);
+  engine.apply(a);
+  EXPECT_EQ(kernel.range_reads, 0);
+  EXPECT_EQ(engine.find(kMm)->find(kBase + 8 * P)->perms, model::kRead);
+}
+
 TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
   FakeKernel kernel;
   Engine engine(&kernel);
@@ -543,6 +602,86 @@ TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
   engine.apply(busy);
   EXPECT_EQ(engine.counters().repair_failures, 1u);
   EXPECT_EQ(engine.counters().repairs, 0u);
+}
+
+// A reader behind the calls: the read that repairs the first busy window shows the effect of
+// a later call too, whose window is busy as well. Reading that range again would only read
+// the same thing.
+TEST(EngineRepair, ABusyWindowThatANewerReadShowsAlreadyIsNotReadAgain) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase + 8 * P, kBase + 10 * P, model::kRead)};  // both calls done
+  kernel.clock_ns = 5000;
+  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
+  first.flags = MT_F_WINDOW_BUSY;
+  first.exit_ns = 1000;
+  event::Event second = call(Syscall::kMunmap, {{kBase + 10 * P, kBase + 16 * P}}, {});
+  second.flags = MT_F_WINDOW_BUSY;
+  second.exit_ns = 2000;
+  engine.apply(first);
+  engine.apply(second);
+  EXPECT_EQ(kernel.range_reads, 1);
+  EXPECT_EQ(engine.counters().windows_incomplete, 2u);
+  EXPECT_EQ(engine.counters().repairs, 1u);
+  EXPECT_EQ(engine.counters().repairs_skipped, 1u);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase, kBase + 2 * P},
+                                            {kBase + 2 * P, kBase + 4 * P},
+                                            {kBase + 8 * P, kBase + 10 * P}}));
+  EXPECT_EQ(engine.history(kMm)->size(), 4u) << "a skipped read still records the call";
+
+  // A call that returned after that read began may have changed what it read.
+  event::Event later = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 10 * P}}, {});
+  later.flags = MT_F_WINDOW_BUSY;
+  later.exit_ns = 6000;
+  kernel.now.clear();
+  kernel.clock_ns = 7000;
+  engine.apply(later);
+  EXPECT_EQ(kernel.range_reads, 2);
+  EXPECT_EQ(engine.find(kMm)->find(kBase + 8 * P), nullptr);
+}
+
+TEST(EngineRepair, AReadBegunBeforeTheCallReturnedDoesNotShowIt) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.clock_ns = 1500;
+  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
+  first.flags = MT_F_WINDOW_BUSY;
+  first.exit_ns = 1000;
+  event::Event second = call(Syscall::kMunmap, {{kBase + 10 * P, kBase + 16 * P}}, {});
+  second.flags = MT_F_WINDOW_BUSY;
+  second.exit_ns = 2000;
+  engine.apply(first);
+  engine.apply(second);
+  EXPECT_EQ(kernel.range_reads, 2);
+  EXPECT_EQ(engine.counters().repairs_skipped, 0u);
+}
+
+// A window applied over part of what a read showed leaves the rest of it as the read had it,
+// but a VMA of the read reaching into the window is clipped there now, which the kernel never
+// had: the whole read is forgotten, and a later busy call anywhere in it is read again.
+TEST(EngineRepair, AWindowOverPartOfAReadForgetsAllOfIt) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase + 8 * P, kBase + 16 * P, model::kRead)};
+  kernel.clock_ns = 5000;
+  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
+  first.flags = MT_F_WINDOW_BUSY;
+  first.exit_ns = 1000;
+  engine.apply(first);
+  event::Event window = call(Syscall::kMprotect, {{kBase + 14 * P, kBase + 16 * P}},
+                             {anon(kBase + 14 * P, kBase + 16 * P, kRo)});
+  window.exit_ns = 1500;
+  engine.apply(window);
+  event::Event busy = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 10 * P}}, {});
+  busy.flags = MT_F_WINDOW_BUSY;
+  busy.exit_ns = 2000;
+  engine.apply(busy);
+  EXPECT_EQ(kernel.range_reads, 2);
+  EXPECT_EQ(engine.counters().repairs_skipped, 0u);
+  EXPECT_EQ(engine.counters().repairs, 2u);
 }
 
 TEST(EngineRepair, MlockallResyncsTheWholeSpace) {
