@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <regex>
 #include <thread>
@@ -110,6 +111,43 @@ class Daemon : public ::testing::Test {
     EXPECT_NE(out.find("exact"), std::string::npos) << what << "\n" << out;
   }
 
+  // Runs randmaps (`options` besides --checkpoints) under a daemon started on it, asks
+  // `verify` at each checkpoint and then calls at_checkpoint(k, pid). Returns how many
+  // checkpoints were exact; the run, the daemon's exit and each verify are checked too.
+  int exact_checkpoints(std::vector<std::string> options, int checkpoints,
+                        const std::function<void(int, const std::string&)>& at_checkpoint = {}) {
+    std::vector<std::string> argv = {workload("randmaps"), "--checkpoints",
+                                     std::to_string(checkpoints), "--ready"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    Subprocess work(argv, path("work.out"), path("work.err"), true);
+    if (!work.wait_for_output("ready", false)) {
+      ADD_FAILURE() << "randmaps did not start: " << work.err();
+      return 0;
+    }
+    std::string pid = std::to_string(work.pid());
+    auto daemon = start_daemon({"-p", pid});
+    int exact = 0;
+    EXPECT_TRUE(work.write_stdin("go\n"));
+    for (int k = 1; k <= checkpoints; k++) {
+      if (!work.wait_for_output(fmt::format("checkpoint {} ", k), false)) {
+        ADD_FAILURE() << "no checkpoint " << k << ": " << work.err();
+        break;
+      }
+      std::string out, err;
+      int rc = client({"verify", "--socket", socket_, pid}, &out, &err);
+      // The daemon's counters say which paths the model took (busy windows, reordering).
+      EXPECT_EQ(rc, 0) << "checkpoint " << k << "\n" << out << err << "status: " << status();
+      if (rc == 0 && out.find("exact") != std::string::npos) exact++;
+      if (at_checkpoint) at_checkpoint(k, pid);
+      EXPECT_TRUE(work.write_stdin("next\n"));
+    }
+    EXPECT_TRUE(work.wait_for_output("done", false));
+    EXPECT_EQ(work.wait(), 0) << work.err();
+    kill(daemon->pid(), SIGTERM);
+    EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+    return exact;
+  }
+
   fs::path dir_;
   std::string socket_;
   static inline int counter_ = 0;
@@ -121,56 +159,37 @@ class Daemon : public ::testing::Test {
 TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
   for (const char* seed : {"1", "2", "3"}) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
-    Subprocess work({workload("randmaps"), "--seed", seed, "--ops", "10000", "--checkpoints", "100",
-                     "--threads", "2", "--ready"},
-                    path("work.out"), path("work.err"), true);
-    ASSERT_TRUE(work.wait_for_output("ready", false)) << work.err();
-    std::string pid = std::to_string(work.pid());
-    auto daemon = start_daemon({"-p", pid});
-    ASSERT_TRUE(work.write_stdin("go\n"));
-    int exact = 0;
-    for (int k = 1; k <= 100; k++) {
-      ASSERT_TRUE(work.wait_for_output(fmt::format("checkpoint {} ", k), false))
-          << "checkpoint " << k << ": " << work.err();
-      std::string out, err;
-      int rc = client({"verify", "--socket", socket_, pid}, &out, &err);
-      // The daemon's counters say which paths the model took (busy windows, reordering).
-      EXPECT_EQ(rc, 0) << "checkpoint " << k << "\n" << out << err << "status: " << status();
-      if (rc == 0 && out.find("exact") != std::string::npos) exact++;
+    auto at_checkpoint = [&](int k, const std::string& pid) {
       if (k % 10 == 0) {
         SCOPED_TRACE(fmt::format("checkpoint {}", k));
         expect_pmap_matches_procps(pid);
       }
-      if (k == 100) {
-        // The model came mostly from the kernel's windows, not from re-reading /proc. Busy
-        // windows (the other thread held the lock: 10-35% here, more under load) are repaired
-        // from /proc; the rest, thousands, were applied as the kernel reported them.
-        auto j = status();
-        EXPECT_GE(j["windows_applied"].get<uint64_t>(), 4000u) << j;
-        EXPECT_GE(j["windows_applied"].get<uint64_t>() + j["repairs"].get<uint64_t>(), 9000u) << j;
-        EXPECT_EQ(j["lost"], 0) << j;
-        // pmap --origin names who created each mapping, with the caller in the workload.
-        std::string origins;
-        EXPECT_EQ(client({"pmap", "--socket", socket_, "--origin", pid}, &origins), 0);
-        EXPECT_NE(origins.find("  <- mmap "), std::string::npos) << origins.substr(0, 3000);
-        EXPECT_NE(origins.find("(randmaps)"), std::string::npos) << origins.substr(0, 3000);
-        EXPECT_NE(origins.find("  <- before tracing"), std::string::npos)
-            << "the workload's own binary was mapped before the daemon started";
-        // History knows the calls that made the regions, with their callers.
-        std::string history;
-        EXPECT_EQ(client({"history", "--socket", socket_, pid, "0,7fffffffffff"}, &history), 0);
-        EXPECT_NE(history.find("] mmap(NULL, "), std::string::npos) << history.substr(0, 2000);
-        EXPECT_NE(history.find("] mremap(0x"), std::string::npos);
-        EXPECT_NE(history.find("] brk("), std::string::npos);
-        EXPECT_NE(history.find("    by "), std::string::npos);
-      }
-      ASSERT_TRUE(work.write_stdin("next\n"));
-    }
-    EXPECT_EQ(exact, 100);
-    ASSERT_TRUE(work.wait_for_output("done", false));
-    ASSERT_EQ(work.wait(), 0) << work.err();
-    kill(daemon->pid(), SIGTERM);
-    EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+      if (k != 100) return;
+      // The model came mostly from the kernel's windows, not from re-reading /proc. Busy
+      // windows (the other thread held the lock: 10-35% here, more under load) are repaired
+      // from /proc; the rest, thousands, were applied as the kernel reported them.
+      auto j = status();
+      EXPECT_GE(j["windows_applied"].get<uint64_t>(), 4000u) << j;
+      EXPECT_GE(j["windows_applied"].get<uint64_t>() + j["repairs"].get<uint64_t>(), 9000u) << j;
+      EXPECT_EQ(j["lost"], 0) << j;
+      // pmap --origin names who created each mapping, with the caller in the workload.
+      std::string origins;
+      EXPECT_EQ(client({"pmap", "--socket", socket_, "--origin", pid}, &origins), 0);
+      EXPECT_NE(origins.find("  <- mmap "), std::string::npos) << origins.substr(0, 3000);
+      EXPECT_NE(origins.find("(randmaps)"), std::string::npos) << origins.substr(0, 3000);
+      EXPECT_NE(origins.find("  <- before tracing"), std::string::npos)
+          << "the workload's own binary was mapped before the daemon started";
+      // History knows the calls that made the regions, with their callers.
+      std::string history;
+      EXPECT_EQ(client({"history", "--socket", socket_, pid, "0,7fffffffffff"}, &history), 0);
+      EXPECT_NE(history.find("] mmap(NULL, "), std::string::npos) << history.substr(0, 2000);
+      EXPECT_NE(history.find("] mremap(0x"), std::string::npos);
+      EXPECT_NE(history.find("] brk("), std::string::npos);
+      EXPECT_NE(history.find("    by "), std::string::npos);
+    };
+    EXPECT_EQ(
+        exact_checkpoints({"--seed", seed, "--ops", "10000", "--threads", "2"}, 100, at_checkpoint),
+        100);
   }
 }
 
@@ -183,32 +202,16 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
 TEST_F(Daemon, FourThreadsFarAheadOfTheDaemonLeaveTheModelExactAtEveryCheckpoint) {
   for (const char* seed : {"11", "12", "13"}) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
-    Subprocess work({workload("randmaps"), "--seed", seed, "--ops", "200000", "--checkpoints",
-                     "40", "--threads", "4", "--ready"},
-                    path("work.out"), path("work.err"), true);
-    ASSERT_TRUE(work.wait_for_output("ready", false)) << work.err();
-    std::string pid = std::to_string(work.pid());
-    auto daemon = start_daemon({"-p", pid});
-    ASSERT_TRUE(work.write_stdin("go\n"));
-    int exact = 0;
-    for (int k = 1; k <= 40; k++) {
-      ASSERT_TRUE(work.wait_for_output(fmt::format("checkpoint {} ", k), false))
-          << "checkpoint " << k << ": " << work.err();
-      std::string out, err;
-      int rc = client({"verify", "--socket", socket_, pid}, &out, &err);
-      EXPECT_EQ(rc, 0) << "checkpoint " << k << "\n" << out << err << "status: " << status();
-      if (rc == 0 && out.find("exact") != std::string::npos) exact++;
-      ASSERT_TRUE(work.write_stdin("next\n"));
-    }
-    EXPECT_EQ(exact, 40);
-    auto j = status();
-    EXPECT_EQ(j["lost"], 0) << j;
-    EXPECT_GT(j["windows_incomplete"].get<uint64_t>(), 20000u) << j;
-    EXPECT_GT(j["repairs_skipped"].get<uint64_t>(), 0u) << "the shortcut was not taken: " << j;
-    ASSERT_TRUE(work.wait_for_output("done", false));
-    ASSERT_EQ(work.wait(), 0) << work.err();
-    kill(daemon->pid(), SIGTERM);
-    EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+    auto at_checkpoint = [&](int k, const std::string&) {
+      if (k != 40) return;
+      auto j = status();
+      EXPECT_EQ(j["lost"], 0) << j;
+      EXPECT_GT(j["windows_incomplete"].get<uint64_t>(), 20000u) << j;
+      EXPECT_GT(j["repairs_skipped"].get<uint64_t>(), 0u) << "the shortcut was not taken: " << j;
+    };
+    EXPECT_EQ(
+        exact_checkpoints({"--seed", seed, "--ops", "200000", "--threads", "4"}, 40, at_checkpoint),
+        40);
   }
 }
 
