@@ -604,6 +604,14 @@ TEST(EngineRepair, ARepairThatCannotReadIsCountedAsAFailure) {
   EXPECT_EQ(engine.counters().repairs, 0u);
 }
 
+// A call whose window the kernel could not read (another thread held the lock).
+event::Event busy_call(Syscall s, uint64_t lo, uint64_t hi, uint64_t exit_ns) {
+  event::Event e = call(s, {{lo, hi}}, {});
+  e.flags = MT_F_WINDOW_BUSY;
+  e.exit_ns = exit_ns;
+  return e;
+}
+
 // A reader behind the calls: the read that repairs the first busy window shows the effect of
 // a later call too, whose window is busy as well. Reading that range again would only read
 // the same thing.
@@ -613,12 +621,8 @@ TEST(EngineRepair, ABusyWindowThatANewerReadShowsAlreadyIsNotReadAgain) {
   seed_three(engine);
   kernel.now = {proc_anon(kBase + 8 * P, kBase + 10 * P, model::kRead)};  // both calls done
   kernel.clock_ns = 5000;
-  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
-  first.flags = MT_F_WINDOW_BUSY;
-  first.exit_ns = 1000;
-  event::Event second = call(Syscall::kMunmap, {{kBase + 10 * P, kBase + 16 * P}}, {});
-  second.flags = MT_F_WINDOW_BUSY;
-  second.exit_ns = 2000;
+  event::Event first = busy_call(Syscall::kMprotect, kBase + 8 * P, kBase + 16 * P, 1000);
+  event::Event second = busy_call(Syscall::kMunmap, kBase + 10 * P, kBase + 16 * P, 2000);
   engine.apply(first);
   engine.apply(second);
   EXPECT_EQ(kernel.range_reads, 1);
@@ -631,9 +635,7 @@ TEST(EngineRepair, ABusyWindowThatANewerReadShowsAlreadyIsNotReadAgain) {
   EXPECT_EQ(engine.history(kMm)->size(), 4u) << "a skipped read still records the call";
 
   // A call that returned after that read began may have changed what it read.
-  event::Event later = call(Syscall::kMunmap, {{kBase + 8 * P, kBase + 10 * P}}, {});
-  later.flags = MT_F_WINDOW_BUSY;
-  later.exit_ns = 6000;
+  event::Event later = busy_call(Syscall::kMunmap, kBase + 8 * P, kBase + 10 * P, 6000);
   kernel.now.clear();
   kernel.clock_ns = 7000;
   engine.apply(later);
@@ -646,12 +648,8 @@ TEST(EngineRepair, AReadBegunBeforeTheCallReturnedDoesNotShowIt) {
   Engine engine(&kernel);
   seed_three(engine);
   kernel.clock_ns = 1500;
-  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
-  first.flags = MT_F_WINDOW_BUSY;
-  first.exit_ns = 1000;
-  event::Event second = call(Syscall::kMunmap, {{kBase + 10 * P, kBase + 16 * P}}, {});
-  second.flags = MT_F_WINDOW_BUSY;
-  second.exit_ns = 2000;
+  event::Event first = busy_call(Syscall::kMprotect, kBase + 8 * P, kBase + 16 * P, 1000);
+  event::Event second = busy_call(Syscall::kMunmap, kBase + 10 * P, kBase + 16 * P, 2000);
   engine.apply(first);
   engine.apply(second);
   EXPECT_EQ(kernel.range_reads, 2);
@@ -667,17 +665,13 @@ TEST(EngineRepair, AWindowOverPartOfAReadForgetsAllOfIt) {
   seed_three(engine);
   kernel.now = {proc_anon(kBase + 8 * P, kBase + 16 * P, model::kRead)};
   kernel.clock_ns = 5000;
-  event::Event first = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 16 * P}}, {});
-  first.flags = MT_F_WINDOW_BUSY;
-  first.exit_ns = 1000;
+  event::Event first = busy_call(Syscall::kMprotect, kBase + 8 * P, kBase + 16 * P, 1000);
   engine.apply(first);
   event::Event window = call(Syscall::kMprotect, {{kBase + 14 * P, kBase + 16 * P}},
                              {anon(kBase + 14 * P, kBase + 16 * P, kRo)});
   window.exit_ns = 1500;
   engine.apply(window);
-  event::Event busy = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 10 * P}}, {});
-  busy.flags = MT_F_WINDOW_BUSY;
-  busy.exit_ns = 2000;
+  event::Event busy = busy_call(Syscall::kMprotect, kBase + 8 * P, kBase + 10 * P, 2000);
   engine.apply(busy);
   EXPECT_EQ(kernel.range_reads, 2);
   EXPECT_EQ(engine.counters().repairs_skipped, 0u);
