@@ -114,7 +114,12 @@ int run_pmap(const PmapCommand& c) {
     std::vector<model::Vma> vmas;
     std::map<uint64_t, std::string> origins;  // by VMA start, for --origin
     if (answer->contains("maps")) {
-      auto parsed = procfs::parse_maps(answer->at("maps").get_ref<const std::string&>());
+      auto text = daemon::decode_bytes(answer->at("maps").get_ref<const std::string&>());
+      if (!text) {
+        fmt::print(stderr, "maptrail pmap: {}\n", text.error().message);
+        return 2;
+      }
+      auto parsed = procfs::parse_maps(*text);
       if (!parsed) {
         fmt::print(stderr, "maptrail pmap: the daemon's answer: {}\n", parsed.error().message);
         return 2;

@@ -186,14 +186,18 @@ class Daemon {
       // "format": "maps" asks for the layout as /proc/PID/maps text: one string instead of
       // an object per VMA, which at 65,530 VMAs took the daemon and the client most of a
       // second to build and parse. Names are held as /proc prints them (a newline as \012),
-      // so each VMA is one line.
+      // so each VMA is one line; the text goes through encode_bytes, as names need not be
+      // UTF-8.
       if (request.value("format", "") == "maps" && space) {
         std::string maps;
         for (const auto& v : *space) {
           maps += model::format_maps_line(v);
           maps += '\n';
         }
-        return {{"ok", true}, {"pid", pid}, {"mm", fmt::format("{:#x}", *mm)}, {"maps", maps}};
+        return {{"ok", true},
+                {"pid", pid},
+                {"mm", fmt::format("{:#x}", *mm)},
+                {"maps", encode_bytes(maps)}};
       }
       json vmas = json::array();
       const auto* provenance = engine_.provenance(*mm);

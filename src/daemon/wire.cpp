@@ -1,17 +1,68 @@
 #include "daemon/wire.h"
 
+#include <fmt/format.h>
+
 namespace maptrail::daemon {
 
+namespace {
+
+bool plain_ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string encode_bytes(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (unsigned char c : bytes) {
+    if (c == '%' || c >= 0x80) {
+      out += fmt::format("%{:02X}", c);
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
+Result<std::string> decode_bytes(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int high = i + 2 < text.size() ? hex(text[i + 1]) : -1;
+    int low = high >= 0 ? hex(text[i + 2]) : -1;
+    if (low < 0) return Error{EPROTO, "a bad %-escape in the daemon's answer"};
+    out += char(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
 nlohmann::json to_json(const model::Vma& v) {
-  return {{"start", v.start},
-          {"end", v.end},
-          {"perms", model::perms_string(v.perms)},
-          {"offset", v.offset},
-          {"dev_major", v.dev_major},
-          {"dev_minor", v.dev_minor},
-          {"inode", v.inode},
-          {"name", v.name},
-          {"vm_flags", v.vm_flags}};
+  nlohmann::json j = {{"start", v.start},
+                      {"end", v.end},
+                      {"perms", model::perms_string(v.perms)},
+                      {"offset", v.offset},
+                      {"dev_major", v.dev_major},
+                      {"dev_minor", v.dev_minor},
+                      {"inode", v.inode},
+                      {"name", v.name},
+                      {"vm_flags", v.vm_flags}};
+  // "name" stays readable; the exact bytes go beside it when JSON would change them
+  if (!plain_ascii(v.name)) j["name_bytes"] = encode_bytes(v.name);
+  return j;
 }
 
 Result<model::Vma> vma_from_json(const nlohmann::json& j) {
@@ -26,7 +77,13 @@ Result<model::Vma> vma_from_json(const nlohmann::json& j) {
     v.dev_major = j.at("dev_major").get<uint32_t>();
     v.dev_minor = j.at("dev_minor").get<uint32_t>();
     v.inode = j.at("inode").get<uint64_t>();
-    v.name = j.at("name").get<std::string>();
+    if (j.contains("name_bytes")) {
+      auto name = decode_bytes(j.at("name_bytes").get<std::string>());
+      if (!name) return name.error();
+      v.name = std::move(*name);
+    } else {
+      v.name = j.at("name").get<std::string>();
+    }
     v.vm_flags = j.value("vm_flags", uint64_t(0));
     return v;
   } catch (const nlohmann::json::exception& e) {

@@ -193,6 +193,42 @@ TEST_F(Daemon, DifferentialRandomWorkloadIsExactAtEveryCheckpoint) {
   }
 }
 
+// File names are bytes: one not valid UTF-8 crosses the daemon's JSON unchanged, so that
+// `maptrail pmap` prints it as procps does (each byte of 0x80 or more as one '?'), whether
+// the model read it from /proc (mapped before the daemon started) or from a window.
+TEST_F(Daemon, NamesThatAreNotUtf8ComeOutOfPmapAsProcpsPrintsThem) {
+  const char* script =
+      "import mmap, os, sys\n"
+      "def map_file(name):\n"
+      "    path = os.path.join(os.fsencode(sys.argv[1]), name)\n"
+      "    with open(path, 'wb') as f: f.write(b'x' * 8192)\n"
+      "    fd = os.open(path, os.O_RDONLY)\n"
+      "    return mmap.mmap(fd, 8192, prot=mmap.PROT_READ)\n"
+      "before = map_file(b'caf\\xe9\\xff.bin')\n"
+      "print('ready', flush=True)\n"
+      "sys.stdin.readline()\n"
+      "after = map_file(b'b\\xfe\\x80%41.bin')\n"
+      "print('mapped', flush=True)\n"
+      "sys.stdin.readline()\n";
+  Subprocess work({"/usr/bin/python3", "-c", script, dir_.string()}, path("work.out"),
+                  path("work.err"), true);
+  ASSERT_TRUE(work.wait_for_output("ready", false)) << work.err();
+  std::string pid = std::to_string(work.pid());
+  auto daemon = start_daemon({"-p", pid});
+  ASSERT_TRUE(work.write_stdin("go\n"));
+  ASSERT_TRUE(work.wait_for_output("mapped", false)) << work.err();
+  expect_exact(pid, "after the second mapping");
+  expect_pmap_matches_procps(pid);
+  std::string ours;
+  EXPECT_EQ(client({"pmap", "--socket", socket_, pid}, &ours), 0);
+  EXPECT_NE(ours.find(" caf??.bin\n"), std::string::npos) << ours;
+  EXPECT_NE(ours.find(" b??%41.bin\n"), std::string::npos) << ours;
+  ASSERT_TRUE(work.write_stdin("done\n"));
+  EXPECT_EQ(work.wait(), 0) << work.err();
+  kill(daemon->pid(), SIGTERM);
+  EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+}
+
 // Four threads mapping as fast as they can leave the daemon behind, most windows busy: the
 // reads that repair them are skipped where an earlier read begun after the call already
 // shows it, and a window that took a range its call emptied as empty is read again when
