@@ -80,9 +80,9 @@ enum mt_event_flags {
   MT_F_STACK_TRIMMED = 1 << 9,    /* the copy stops at the thread's stack top as last unwound */
   MT_F_STACK_SHORTENED = 1 << 10, /* the ring buffer (or user space's backlog) was filling: less
                                    * stack kept, no record lost */
-  MT_F_WINDOW_EMPTY_ASSUMED = 1 << 11, /* a range the call emptied was taken as empty, not
-                                        * read: it shows the range as the call left it, not as
-                                        * it was when the window was read */
+  MT_F_WINDOW_EMPTY_ASSUMED = 1 << 11, /* a range the call emptied is not read: the window
+                                        * shows it as the call left it, not as it was when
+                                        * the rest of the window was read */
 };
 
 /* What a syscall record carries to find its caller (set before load). */

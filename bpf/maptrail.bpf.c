@@ -542,6 +542,15 @@ static __always_inline long next_range(struct walk_state* st) {
 
 static long window_step(__u32 i, struct walk_state* st) {
   if (st->cur >= st->hi) return next_range(st);
+  /* What the call emptied is not looked up: empty as the call left it. Another thread may
+   * have mapped there since; user space reads such a window again when a call that
+   * overlapped this one touched the range (a lookup here would see only its first page,
+   * and costs a lock and a tree walk on every munmap). */
+  if (st->cur >= st->empty_lo && st->cur < st->empty_hi) {
+    st->cur = st->empty_hi;
+    st->flags |= MT_F_WINDOW_EMPTY_ASSUMED;
+    return 0;
+  }
   if (st->nvmas >= MT_MAX_WINDOW_VMAS) {
     st->flags |= MT_F_WINDOW_OVERFLOW;
     return 1;
@@ -557,11 +566,6 @@ static long window_step(__u32 i, struct walk_state* st) {
     return 0;
   }
   /* a hole at cur */
-  if (st->cur >= st->empty_lo && st->cur < st->empty_hi) {
-    st->cur = st->empty_hi;
-    st->flags |= MT_F_WINDOW_EMPTY_ASSUMED;
-    return 0;
-  }
   if (st->cur < st->hi) {
     /* no way to find where the next VMA starts from here: user space repairs */
     st->flags |= MT_F_WINDOW_HOLE;

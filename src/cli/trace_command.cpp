@@ -337,7 +337,7 @@ int run_trace(const TraceOptions& o) {
   (*tracer)->finish(handle);  // what was read from the kernel is never left unhandled
   summary.set_duration((monotonic_ns() - started) / 1e9);
   summary.set_windows_out_of_order(engine.counters().windows_out_of_order);
-  summary.set_windows_already_read(engine.counters().repairs_skipped);
+  summary.set_windows_already_read(engine.counters().windows_already_read);
   summary.set_decode_errors((*tracer)->decode_errors(), (*tracer)->last_decode_error());
   if (o.json && output_ok) {
     output->write(summary.json().dump() + "\n");

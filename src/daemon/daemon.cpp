@@ -140,7 +140,7 @@ class Daemon {
               {"windows_incomplete", c.windows_incomplete},
               {"windows_out_of_order", c.windows_out_of_order},
               {"repairs", c.repairs},
-              {"repairs_skipped", c.repairs_skipped},
+              {"windows_already_read", c.windows_already_read},
               {"seeds", c.seeds},
               {"resyncs", c.resyncs}};
     }

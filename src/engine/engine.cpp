@@ -379,7 +379,14 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       if (e.mm == 0) return;
       Space& space = space_for(e.mm, e.pid);
       if (e.flags & MT_F_NO_WINDOW) return;
-      if (e.window_complete() && (e.exit_ns < space.latest_exit_ns || space.emptied_under(e))) {
+      if (!e.window_complete()) counters_.windows_incomplete++;
+      if (space.already_read(e)) {
+        // A read begun after this call returned shows its ranges, untouched since: neither
+        // the window nor a read for it would say anything newer, and writing the window
+        // would put back an older state (the same as repairing it at the time of that read).
+        counters_.windows_already_read++;
+      } else if (e.window_complete() &&
+                 (e.exit_ns < space.latest_exit_ns || space.emptied_under(e))) {
         // The ring buffer orders records as they were reserved, after their windows were
         // read: two threads' calls can come in the reverse order of their reads. A record
         // ahead of this one whose call returned after this one's window was begun may have
@@ -393,11 +400,7 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       } else if (e.window_complete()) {
         apply_window(space, e);
       } else {
-        counters_.windows_incomplete++;
-        if (space.already_read(e))
-          counters_.repairs_skipped++;
-        else
-          repair_window(space, e);
+        repair_window(space, e);
       }
       space.latest_exit_ns = std::max(space.latest_exit_ns, e.exit_ns);
       space.returned(e);

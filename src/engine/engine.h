@@ -32,9 +32,9 @@ struct EngineCounters {
   // Windows read before a change that a record ahead of them in the stream made: repaired
   uint64_t windows_out_of_order = 0;
   uint64_t repairs = 0;  // incomplete windows repaired
-  // Incomplete windows not read again: a read begun after the call returned had read their
-  // ranges already, and nothing has been written there since
-  uint64_t repairs_skipped = 0;
+  // Windows neither applied nor read again: a read begun after the call returned had read
+  // their ranges already, and nothing has been written there since
+  uint64_t windows_already_read = 0;
   uint64_t repair_failures = 0;  // could not be repaired (the process was gone)
   uint64_t seeds = 0;            // spaces first read from /proc
   uint64_t resyncs = 0;          // whole spaces re-read (after a loss, mlockall)

@@ -77,14 +77,13 @@ std::string TraceSummary::text() const {
   } else {
     out += "  lost: 0 events\n";
   }
-  if (incomplete_windows_) {
+  if (incomplete_windows_)
+    out += fmt::format("  windows incomplete (VMA read busy or overflowed): {}\n",
+                       incomplete_windows_);
+  if (windows_already_read_)
     out +=
-        fmt::format("  windows incomplete (VMA read busy or overflowed): {}", incomplete_windows_);
-    if (windows_already_read_)
-      out += fmt::format(" ({} of them shown already by a read begun after their call)",
-                         windows_already_read_);
-    out += '\n';
-  }
+        fmt::format("  windows shown already by a read begun after their call (not applied): {}\n",
+                    windows_already_read_);
   if (windows_out_of_order_)
     out +=
         fmt::format("  windows read again (another thread's later call was recorded first): {}\n",

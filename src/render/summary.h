@@ -25,8 +25,8 @@ class TraceSummary {
   // Windows the model read again from /proc because a record of another thread whose call
   // returned later had been applied before them (engine::Counters::windows_out_of_order).
   void set_windows_out_of_order(uint64_t n) { windows_out_of_order_ = n; }
-  // Incomplete windows not read again: a newer read had shown their ranges already
-  // (engine::Counters::repairs_skipped).
+  // Windows neither applied nor read again: a newer read had shown their ranges already
+  // (engine::Counters::windows_already_read).
   void set_windows_already_read(uint64_t n) { windows_already_read_ = n; }
   void set_decode_errors(uint64_t n, std::string last_error) {
     decode_errors_ = n;

@@ -345,6 +345,9 @@ TEST_F(SyscallEvents, MunmapOfTheMiddleLeavesTwoPieces) {
   EXPECT_EQ(e->ret, 0);
   expect_window_equals_proc(*e, proc);
   EXPECT_EQ(event::bytes_unmapped(*e), 2 * kPage);
+  // The emptied range is not looked up (no lock, no tree walk): it cannot come back busy.
+  EXPECT_TRUE(e->flags & MT_F_WINDOW_EMPTY_ASSUMED) << "flags " << e->flags;
+  EXPECT_TRUE(e->window_complete()) << "flags " << e->flags;
   for (const auto& w : e->vmas)
     EXPECT_FALSE(w.start < uint64_t(uintptr_t(p + 3 * kPage)) &&
                  uint64_t(uintptr_t(p + kPage)) < w.end)
