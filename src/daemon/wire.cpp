@@ -1,5 +1,8 @@
 #include "daemon/wire.h"
 
+#include <algorithm>
+#include <charconv>
+
 #include <fmt/format.h>
 
 namespace maptrail::daemon {
@@ -30,21 +33,18 @@ std::string encode_bytes(std::string_view bytes) {
 Result<std::string> decode_bytes(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
   for (size_t i = 0; i < text.size(); i++) {
     if (text[i] != '%') {
       out += text[i];
       continue;
     }
-    int high = i + 2 < text.size() ? hex(text[i + 1]) : -1;
-    int low = high >= 0 ? hex(text[i + 2]) : -1;
-    if (low < 0) return Error{EPROTO, "a bad %-escape in the daemon's answer"};
-    out += char(high * 16 + low);
+    unsigned char byte = 0;
+    const char* digits = text.data() + i + 1;
+    const char* end = text.data() + std::min(text.size(), i + 3);
+    auto [stop, ec] = std::from_chars(digits, end, byte, 16);
+    if (ec != std::errc() || stop != digits + 2)
+      return Error{EPROTO, "a bad %-escape in the daemon's answer"};
+    out += char(byte);
     i += 2;
   }
   return out;
