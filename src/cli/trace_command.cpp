@@ -217,6 +217,7 @@ int run_trace(const TraceOptions& o) {
     if (auto mm = (*tracer)->mm_of(pid)) engine.adopt(pid, *mm);
   symbolize::Symbolizer symbols;
   symbolize::CallSiteCache sites;
+  engine.on_space_ended([&sites](uint64_t mm) { sites.forget(mm); });
   for (const auto& name : o.stack.runtime_modules) symbols.add_runtime_module(name);
   render::TraceSummary summary;
   bool output_ok = true;

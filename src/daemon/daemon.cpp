@@ -94,6 +94,7 @@ class Daemon {
             engine_, verify_view_, [this] { drain(); },
             [this](pid_t pid) { return tracer_.in_flight(pid); }) {
     for (const auto& name : o.stack.runtime_modules) symbols_.add_runtime_module(name);
+    engine_.on_space_ended([this](uint64_t mm) { sites_.forget(mm); });
   }
 
   void handle(const event::Event& e) {

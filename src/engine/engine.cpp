@@ -87,6 +87,7 @@ Engine::Engine(KernelView* kernel, size_t history_limit) : history_limit_(histor
 }
 
 Engine::Space& Engine::new_space(uint64_t mm) {
+  space_ended(mm);
   if (auto it = spaces_.find(mm); it != spaces_.end()) {
     charge_exited(it->second);  // an mm address reused before its end was seen
     spaces_.erase(it);
@@ -244,6 +245,7 @@ void Engine::track_provenance(Space& space, const event::Event& e,
 Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
   auto [it, inserted] = spaces_.try_emplace(mm, history_limit_);
   if (inserted) {
+    space_ended(mm);  // whatever the address stood for before, if anything, is gone
     it->second.owner = pid;
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
       it->second.assign(std::move(*seed));
@@ -448,6 +450,7 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
       kernel_->forget(e.pid);
       mm_of_pid_[e.pid] = e.child_mm;
       spaces_.erase(e.child_mm);  // the layout record that follows fills it
+      space_ended(e.child_mm);
       return;
     case Kind::kLayout: {
       if (e.mm == 0) return;
@@ -488,6 +491,7 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
         charge_exited(it->second);
         spaces_.erase(it);
       }
+      space_ended(e.child_mm);
       return;
     case Kind::kLost:
       // Some change of some space is missing: read every space again.

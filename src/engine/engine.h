@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -72,6 +73,13 @@ class Engine {
   Result<void> resync(uint64_t mm, pid_t pid);
   // Associates a process with a space before any event did (a -p target at start).
   void adopt(pid_t pid, uint64_t mm);
+
+  // Called with an mm address when the space known under it ends (exit_mmap) or another
+  // takes the address (exec, fork, an address reused before its end was seen): what a
+  // caller keeps by mm address (call sites) is stale from then on.
+  void on_space_ended(std::function<void(uint64_t mm)> callback) {
+    space_ended_ = std::move(callback);
+  }
 
   const EngineCounters& counters() const { return counters_; }
   size_t size() const { return spaces_.size(); }
@@ -138,6 +146,9 @@ class Engine {
   void reconcile_provenance(Space& space, bool charge);
 
   Space& new_space(uint64_t mm);
+  void space_ended(uint64_t mm) {
+    if (space_ended_) space_ended_(mm);
+  }
   void record(Space& space, const event::Event& e,
               std::vector<std::pair<uint64_t, uint64_t>> ranges,
               std::shared_ptr<const model::CallSite> site);
@@ -149,6 +160,7 @@ class Engine {
   std::unordered_map<pid_t, uint64_t> mm_of_pid_;
   EngineCounters counters_;
   model::ReportBook report_;
+  std::function<void(uint64_t)> space_ended_;
 };
 
 }  // namespace maptrail::engine

@@ -44,15 +44,26 @@ std::shared_ptr<const model::CallSite> call_site(const Stack& stack) {
 }
 
 std::shared_ptr<const model::CallSite> CallSiteCache::get(uint64_t mm, const Stack& stack) {
-  Key key{mm, stack.caller, {}};
+  Key key{stack.caller, {}};
   key.addrs.reserve(stack.frames.size());
   for (const auto& f : stack.frames) key.addrs.push_back(f.addr);
-  auto it = sites_.find(key);
-  if (it != sites_.end()) return it->second;
-  if (sites_.size() >= kMaxEntries) sites_.clear();
+  if (auto space = by_mm_.find(mm); space != by_mm_.end())
+    if (auto it = space->second.find(key); it != space->second.end()) return it->second;
+  if (entries_ >= kMaxEntries) {
+    by_mm_.clear();
+    entries_ = 0;
+  }
   auto site = call_site(stack);
-  sites_.emplace(std::move(key), site);
+  by_mm_[mm].emplace(std::move(key), site);
+  entries_++;
   return site;
+}
+
+void CallSiteCache::forget(uint64_t mm) {
+  if (auto it = by_mm_.find(mm); it != by_mm_.end()) {
+    entries_ -= it->second.size();
+    by_mm_.erase(it);
+  }
 }
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols) {

@@ -40,27 +40,32 @@ std::shared_ptr<const model::CallSite> call_site(const Stack& stack);
 
 // One CallSite object per distinct stack of an address space: a loop that maps from the
 // same place thousands of times keeps one, not thousands, in the history and provenance.
+// Kept by mm address, so forget() the address when its space ends (Engine::on_space_ended):
+// a dead process's stacks would otherwise stay until the cache is full, and a new process
+// given the same mm address could be handed them for its own raw addresses.
 class CallSiteCache {
  public:
   std::shared_ptr<const model::CallSite> get(uint64_t mm, const Stack& stack);
-  size_t size() const { return sites_.size(); }
+  void forget(uint64_t mm);
+  size_t size() const { return entries_; }
 
  private:
   static constexpr size_t kMaxEntries = 1 << 16;  // then start over: old objects stay valid
   struct Key {
-    uint64_t mm;
     int caller;
     std::vector<uint64_t> addrs;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
     size_t operator()(const Key& k) const {
-      size_t h = std::hash<uint64_t>()(k.mm) ^ size_t(k.caller);
+      size_t h = size_t(k.caller);
       for (uint64_t a : k.addrs) h = h * 0x100000001b3ull ^ a;
       return h;
     }
   };
-  std::unordered_map<Key, std::shared_ptr<const model::CallSite>, KeyHash> sites_;
+  using Sites = std::unordered_map<Key, std::shared_ptr<const model::CallSite>, KeyHash>;
+  std::unordered_map<uint64_t, Sites> by_mm_;
+  size_t entries_ = 0;
 };
 
 Stack resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols);

@@ -341,6 +341,30 @@ TEST(Engine, ExitMmapDropsTheLayout) {
   EXPECT_NE(layouts.find(kMm), nullptr);
 }
 
+TEST(Engine, EverySpaceThatEndsOrTakesAnAddressIsTold) {
+  Engine layouts;
+  std::vector<uint64_t> ended;
+  layouts.on_space_ended([&](uint64_t mm) { ended.push_back(mm); });
+  seed_three(layouts);
+  ASSERT_FALSE(ended.empty()) << "a space first seen takes its address";
+  ended.clear();
+  seed_three(layouts);  // the same space again
+  EXPECT_TRUE(ended.empty());
+  layouts.apply(task(Kind::kFork, kMm, kChildMm));
+  EXPECT_EQ(ended, std::vector<uint64_t>{kChildMm});
+  ended.clear();
+  layouts.apply(task(Kind::kFork, kMm, kChildMm, MT_F_THREAD_SHARED_VM));
+  EXPECT_TRUE(ended.empty()) << "a thread shares its space";
+  layouts.apply(task(Kind::kExitMmap, kMm, kChildMm));
+  EXPECT_EQ(ended, std::vector<uint64_t>{kChildMm});
+  ended.clear();
+  layouts.apply(task(Kind::kExec, kMm, kMm));
+  EXPECT_EQ(ended, std::vector<uint64_t>{kMm});
+  ended.clear();
+  layouts.apply(task(Kind::kExit, kMm, 0));
+  EXPECT_TRUE(ended.empty()) << "exit_mmap, not exit, ends a space";
+}
+
 TEST(Engine, MremapMoveUpdatesBothPlaces) {
   Engine layouts;
   seed_three(layouts);

@@ -83,6 +83,21 @@ TEST(CallSiteCache, EqualStacksOfOneSpaceShareOneObject) {
   EXPECT_EQ(cache.size(), 3u);
 }
 
+TEST(CallSiteCache, AForgottenSpaceKeepsNothingAndItsAddressStartsAfresh) {
+  CallSiteCache cache;
+  auto a = cache.get(1, stack_of({10, 20, 30}, 1));
+  cache.get(1, stack_of({10, 20}, 1));
+  auto other = cache.get(2, stack_of({10, 20, 30}, 1));
+  cache.forget(1);
+  EXPECT_EQ(cache.size(), 1u);
+  // A process given the same mm address later: the same raw addresses may be other code.
+  auto again = cache.get(1, stack_of({10, 20, 30}, 1));
+  EXPECT_NE(again.get(), a.get());
+  EXPECT_EQ(cache.get(2, stack_of({10, 20, 30}, 1)).get(), other.get()) << "others stay";
+  cache.forget(7);  // never seen: nothing happens
+  EXPECT_EQ(cache.size(), 2u);
+}
+
 }  // namespace
 }  // namespace maptrail::symbolize
 
