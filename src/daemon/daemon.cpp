@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -94,7 +96,10 @@ class Daemon {
             engine_, verify_view_, [this] { drain(); },
             [this](pid_t pid) { return tracer_.in_flight(pid); }) {
     for (const auto& name : o.stack.runtime_modules) symbols_.add_runtime_module(name);
-    engine_.on_space_ended([this](uint64_t mm) { sites_.forget(mm); });
+    engine_.on_space_ended([this](uint64_t mm) {
+      sites_.forget(mm);
+      ended_since_trim_++;
+    });
   }
 
   void handle(const event::Event& e) {
@@ -120,6 +125,25 @@ class Daemon {
       auto n = tracer_.poll(0, [this](const event::Event& e) { handle(e); });
       if (!n || (*n < trace::Tracer::kMaxRecordsPerPoll && !tracer_.backlog())) break;
     }
+  }
+
+  // A burst leaves the backlog's batches and the call sites of processes that have ended in
+  // malloc's free lists, and glibc gives back only the top of its heap by itself. Called
+  // before the daemon waits with nothing to do: once many spaces have ended or many events
+  // came since the last time, hands what is free back to the system, at most once per
+  // kTrimInterval (an idle daemon never does). Returns how long the wait may last (ms; -1:
+  // until something comes).
+  int release_free_memory() {
+    if (ended_since_trim_ < kTrimAfterEnded && events_ - events_at_trim_ < kTrimAfterEvents)
+      return -1;
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_trim_)
+      return int(std::chrono::ceil<std::chrono::milliseconds>(next_trim_ - now).count());
+    next_trim_ = now + kTrimInterval;
+    ended_since_trim_ = 0;
+    events_at_trim_ = events_;
+    malloc_trim(0);
+    return -1;
   }
 
   void adopt_targets() {
@@ -266,6 +290,10 @@ class Daemon {
   symbolize::Stack stack_;  // reused from event to event: its strings keep their capacity
   uint64_t events_ = 0, lost_ = 0;
   uint64_t stacks_shortened_ = 0;  // kept with less stack (or none): the daemon fell behind
+  static constexpr auto kTrimInterval = std::chrono::seconds(10);
+  static constexpr uint64_t kTrimAfterEnded = 256, kTrimAfterEvents = 1'000'000;
+  uint64_t ended_since_trim_ = 0, events_at_trim_ = 0;
+  std::chrono::steady_clock::time_point next_trim_{};
 };
 
 }  // namespace
@@ -328,8 +356,10 @@ int run_daemon(const DaemonOptions& o) {
     // anyway (a daemon should not wake more often when nothing happens), and drain before
     // every answer, so nothing is answered from a stale model.
     // The tracer's reader thread looks at the ring buffer (at least once a second) and makes
-    // its descriptor readable when events wait: nothing to do here until then.
-    int n = epoll_wait(epoll.get(), ready, 8, (*tracer)->backlog() ? 0 : -1);
+    // its descriptor readable when events wait: nothing to do here until then, or until
+    // free memory is due to be handed back after a burst.
+    int n =
+        epoll_wait(epoll.get(), ready, 8, (*tracer)->backlog() ? 0 : daemon.release_free_memory());
     bool events_wait = false;
     for (int i = 0; i < n; i++) {
       int fd = ready[i].data.fd;

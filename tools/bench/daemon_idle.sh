@@ -3,7 +3,8 @@
 # all its threads) and the events it received
 # over a quiet interval, for a daemon tracing one sleeping process (-p) and one tracing every
 # process, and for one tracing every process while 1,000 idle processes it has modelled
-# (started after it, so it saw their exec) are alive.
+# (started after it, so it saw their exec) are alive; for that one also its memory once
+# those processes have exited (what it keeps of ended processes, and what it hands back).
 # Usage (as root): tools/bench/daemon_idle.sh [--seconds N] [--build DIR] [--processes N]
 set -euo pipefail
 seconds=10
@@ -66,17 +67,20 @@ PY
 )
   read -r spaces cpu rate events <<<"$row"
   rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
-  kill -TERM "$pid"; wait "$pid" || true
+  local rss_after=-
   if ((${#sleepers[@]})); then
     kill "${sleepers[@]}" 2>/dev/null || true
     wait "${sleepers[@]}" 2>/dev/null || true
+    sleep 15  # their ends reach the daemon; it hands back free memory at most every 10 s
+    rss_after="$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status") MiB"
   fi
-  printf '| %s | %s | %.3f%% | %.1f | %s | %s MiB |\n' "$name" "$spaces" "$cpu" "$rate" \
-    "$events" "$rss"
+  kill -TERM "$pid"; wait "$pid" || true
+  printf '| %s | %s | %.3f%% | %.1f | %s | %s MiB | %s |\n' "$name" "$spaces" "$cpu" "$rate" \
+    "$events" "$rss" "$rss_after"
 }
 
-echo "| daemon | address spaces modelled | CPU while idle | wake-ups/s | events in the window | RSS |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| daemon | address spaces modelled | CPU while idle | wake-ups/s | events in the window | RSS | RSS once they have exited |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 sleep 600 & sleeper=$!
 measure "-p (one sleeping process)" 0 -p "$sleeper"
 measure "all processes" 0
