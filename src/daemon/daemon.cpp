@@ -154,6 +154,7 @@ class Daemon {
   json answer(const json& request, const ucred& peer) {
     std::string op = request.value("op", "");
     if (op == "status") {
+      drain();  // counts that include what the kernel has already reported, as answers do
       const auto& c = engine_.counters();
       return {{"ok", true},
               {"processes", engine_.pids().size()},
@@ -161,6 +162,7 @@ class Daemon {
               {"events", events_},
               {"lost", lost_},
               {"stacks_shortened", stacks_shortened_},
+              {"call_sites", sites_.size()},
               {"windows_applied", c.windows_applied},
               {"windows_incomplete", c.windows_incomplete},
               {"windows_out_of_order", c.windows_out_of_order},

@@ -423,6 +423,32 @@ TEST_F(Daemon, FollowsEveryProcessLifecycleFromEventsAlone) {
   EXPECT_EQ(daemon->wait(), 0) << daemon->err();
 }
 
+// A process's call sites go with its address space: a daemon that has seen many short-lived
+// processes keeps only the live ones' (it used to keep every dead process's stacks, and a
+// new process given a dead one's mm address could have been handed them).
+TEST_F(Daemon, CallSitesOfEndedProcessesAreDropped) {
+  Subprocess shell({"/bin/bash", "-c",
+                    "read -r _; for i in $(seq 40); do /bin/true; done; echo done; read -r _"},
+                   path("s.out"), path("s.err"), true);
+  std::string pid = std::to_string(shell.pid());
+  auto daemon = start_daemon({"-p", pid});
+  auto before = status();
+  ASSERT_TRUE(before["call_sites"].is_number()) << before;
+  ASSERT_TRUE(shell.write_stdin("go\n"));
+  ASSERT_TRUE(shell.wait_for_output("done", false)) << shell.err();
+  auto after = status();
+  // Each /bin/true maps its libraries (a dozen calls or more, each with its stack).
+  EXPECT_GE(after["events"].get<uint64_t>() - before["events"].get<uint64_t>(), 40u * 10) << after;
+  EXPECT_EQ(after["spaces"], 1) << after;
+  EXPECT_LT(after["call_sites"].get<uint64_t>(), 40u) << "the 40 ended processes' stacks stay\n"
+                                                      << after;
+  expect_exact(pid, "the shell after its children");
+  ASSERT_TRUE(shell.write_stdin("end\n"));
+  EXPECT_EQ(shell.wait(), 0);
+  kill(daemon->pid(), SIGTERM);
+  EXPECT_EQ(daemon->wait(), 0) << daemon->err();
+}
+
 TEST_F(Daemon, StackGrowthIsReportedAsNamedDrift) {
   Subprocess work({workload("stackgrow")}, path("s.out"), path("s.err"), true);
   ASSERT_TRUE(work.wait_for_output("ready", false));
