@@ -1,11 +1,15 @@
 #include "symbolize/elf_module.h"
 
 #include <cxxabi.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
-#include <tuple>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <tuple>
+#include <vector>
 
 namespace maptrail::symbolize {
 
@@ -29,12 +33,46 @@ std::tuple<int, size_t, size_t> alias_rank(const GElf_Sym& sym, const char* name
 
 constexpr const char* kDeletedSuffix = " (deleted)";
 
+// Separate debug files on this machine only, where distributions install them (build-id
+// path, then .gnu_debuglink). Not dwfl_standard_find_debuginfo: when DEBUGINFOD_URLS is set
+// it asks a debuginfod server for every stripped library, a download in the middle of
+// tracing while records wait, and it loads libdebuginfod and libcurl at the first one.
+// libdwfl checks that the file it is given carries the module's build id.
+int find_local_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char* file_name,
+                         const char* debuglink, GElf_Word, char** debuginfo_file_name) {
+  constexpr const char* kDebugRoot = "/usr/lib/debug";
+  std::vector<std::string> candidates;
+  const unsigned char* id = nullptr;
+  GElf_Addr id_vaddr = 0;
+  int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
+  if (id_len > 1) {
+    std::string hex;
+    for (int i = 0; i < id_len; i++) hex += fmt::format("{:02x}", id[i]);
+    candidates.push_back(
+        fmt::format("{}/.build-id/{}/{}.debug", kDebugRoot, hex.substr(0, 2), hex.substr(2)));
+  }
+  if (debuglink && *debuglink && file_name) {
+    std::string dir = std::filesystem::path(file_name).parent_path().string();
+    candidates.push_back(fmt::format("{}/{}", dir, debuglink));
+    candidates.push_back(fmt::format("{}/.debug/{}", dir, debuglink));
+    candidates.push_back(fmt::format("{}{}/{}", kDebugRoot, dir, debuglink));
+  }
+  for (const auto& candidate : candidates) {
+    if (file_name && candidate == file_name) continue;  // a debuglink naming the file itself
+    int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    *debuginfo_file_name = strdup(candidate.c_str());
+    return fd;
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::unique_ptr<ElfModule> ElfModule::open(const std::string& path) {
   static const Dwfl_Callbacks callbacks = {
       .find_elf = dwfl_build_id_find_elf,
-      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .find_debuginfo = find_local_debuginfo,
       .section_address = dwfl_offline_section_address,
       .debuginfo_path = nullptr,
   };
@@ -85,6 +123,8 @@ void ElfModule::build_symbols() {
   };
   std::vector<Candidate> found;
   int count = dwfl_module_getsymtab(module_);
+  // Sized once (libjvm.so has 58,000 symbols): no copy per doubling.
+  found.reserve(std::max(count, 0));
   for (int i = 1; i < count; i++) {
     GElf_Sym sym;
     GElf_Addr at;
@@ -99,6 +139,7 @@ void ElfModule::build_symbols() {
   std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(a.start, a.untyped, a.rank) < std::tie(b.start, b.untyped, b.rank);
   });
+  symbols_.reserve(found.size());
   for (size_t i = 0; i < found.size(); i++) {
     if (!symbols_.empty() && symbols_.back().start == found[i].start) {
       // an alias: the best-ranked name came first; keep the longest size any of them gives
