@@ -25,8 +25,7 @@ std::string demangle(const char* name) {
 }
 
 // Lower is better: global over weak over local, then fewer leading underscores, then shorter.
-std::tuple<int, size_t, size_t> alias_rank(const GElf_Sym& sym, const char* name) {
-  int binding = GELF_ST_BIND(sym.st_info);
+std::tuple<int, size_t, size_t> alias_rank(int binding, const char* name) {
   int bind_rank = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2;
   return {bind_rank, strspn(name, "_"), strlen(name)};
 }
@@ -117,9 +116,9 @@ void ElfModule::build_symbols() {
   struct Candidate {
     GElf_Addr start;
     GElf_Xword size;
-    bool untyped;  // an assembler label (_dl_start_user): named only if nothing else is
-    std::tuple<int, size_t, size_t> rank;
     const char* name;
+    bool untyped;  // an assembler label (_dl_start_user): named only if nothing else is
+    int binding;   // global, weak, local
   };
   std::vector<Candidate> found;
   int count = dwfl_module_getsymtab(module_);
@@ -134,19 +133,26 @@ void ElfModule::build_symbols() {
     int type = GELF_ST_TYPE(sym.st_info);
     if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT && type != STT_NOTYPE)
       continue;
-    found.push_back({at, sym.st_size, type == STT_NOTYPE, alias_rank(sym, name), name});
+    found.push_back({at, sym.st_size, name, type == STT_NOTYPE, GELF_ST_BIND(sym.st_info)});
   }
-  std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) {
-    return std::tie(a.start, a.untyped, a.rank) < std::tie(b.start, b.untyped, b.rank);
-  });
+  // By address alone, and names ranked only where aliases share one: the first JVM traced
+  // waits on this table, and most addresses have a single name.
+  std::sort(found.begin(), found.end(),
+            [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+  auto rank = [](const Candidate& c) {
+    return std::make_tuple(c.untyped, alias_rank(c.binding, c.name));
+  };
   symbols_.reserve(found.size());
-  for (size_t i = 0; i < found.size(); i++) {
-    if (!symbols_.empty() && symbols_.back().start == found[i].start) {
-      // an alias: the best-ranked name came first; keep the longest size any of them gives
-      symbols_.back().end = std::max(symbols_.back().end, found[i].start + found[i].size);
-      continue;
+  for (size_t i = 0; i < found.size();) {
+    size_t best = i, next = i + 1;
+    GElf_Addr end = found[i].start + found[i].size;
+    for (; next < found.size() && found[next].start == found[i].start; next++) {
+      // an alias: the best-ranked name is kept, with the longest size any of them gives
+      end = std::max(end, found[next].start + found[next].size);
+      if (rank(found[next]) < rank(found[best])) best = next;
     }
-    symbols_.push_back({found[i].start, found[i].start + found[i].size, found[i].name});
+    symbols_.push_back({found[i].start, end, found[best].name});
+    i = next;
   }
   // A symbol without a size reaches the next one, as libdwfl takes it.
   for (size_t i = 0; i < symbols_.size(); i++)
