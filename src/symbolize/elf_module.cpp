@@ -34,8 +34,8 @@ constexpr const char* kDeletedSuffix = " (deleted)";
 
 // Separate debug files on this machine only, where distributions install them (build-id
 // path, then .gnu_debuglink). Not dwfl_standard_find_debuginfo: when DEBUGINFOD_URLS is set
-// it asks a debuginfod server for every stripped library, a download in the middle of
-// tracing while records wait, and it loads libdebuginfod and libcurl at the first one.
+// it asks a debuginfod server for every stripped module: a download in the middle of
+// tracing while records wait.
 // libdwfl checks that the file it is given carries the module's build id.
 int find_local_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char* file_name,
                          const char* debuglink, GElf_Word, char** debuginfo_file_name) {

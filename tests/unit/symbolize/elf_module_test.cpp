@@ -69,9 +69,9 @@ TEST(ElfModule, AgreesWithLibdwflOnEveryFunctionOfLibc) {
   EXPECT_EQ(disagreed, 0) << "first: " << first_disagreement;
 }
 
-// With DEBUGINFOD_URLS set (Debian's libdebuginfod-common sets it for login shells), a
-// stripped library's symbols and unwind rules come from the machine alone: no connection
-// reaches the server, here a listening socket on the loopback that no one answers. libdw
+// With DEBUGINFOD_URLS set (Debian sets it in login shells when debuginfod was enabled at
+// install), a stripped program's symbols and unwind rules come from the machine alone: no
+// connection reaches the server, here a listening socket on the loopback that no one answers. libdw
 // reads the variable when it is loaded: the module is opened in a new image of this test
 // (a "threadsafe" death test re-executes it) started with the variable set.
 TEST(ElfModule, AsksNoDebuginfodServer) {
