@@ -146,10 +146,14 @@ void ElfModule::build_symbols() {
   for (size_t i = 0; i < found.size();) {
     size_t best = i, next = i + 1;
     GElf_Addr end = found[i].start + found[i].size;
-    for (; next < found.size() && found[next].start == found[i].start; next++) {
-      // an alias: the best-ranked name is kept, with the longest size any of them gives
-      end = std::max(end, found[next].start + found[next].size);
-      if (rank(found[next]) < rank(found[best])) best = next;
+    if (next < found.size() && found[next].start == found[i].start) {
+      auto best_rank = rank(found[i]);
+      for (; next < found.size() && found[next].start == found[i].start; next++) {
+        // an alias: the best-ranked name is kept, with the longest size any of them gives
+        end = std::max(end, found[next].start + found[next].size);
+        auto next_rank = rank(found[next]);
+        if (next_rank < best_rank) best = next, best_rank = next_rank;
+      }
     }
     symbols_.push_back({found[i].start, end, found[best].name});
     i = next;

@@ -154,17 +154,8 @@ def session(args, variant, timed, maptrail, tmp):
                 if frozen:
                     tracer.proc.send_signal(signal.SIGCONT)
 
-        for d in (traced, untraced):  # warm-up, not counted (page cache, maptrail's modules)
-            start(d)
-            time.sleep(gap)
-        pairs = []
-        for i in range(args.pairs):
-            order = (traced, untraced) if i % 2 == 0 else (untraced, traced)
-            times = {}
-            for d in order:
-                times[d] = start(d)
-                time.sleep(gap)
-            pairs.append((times[traced], times[untraced]))
+        warm_up(traced, untraced, start, gap)  # page cache, maptrail's modules
+        pairs = [one_pair(i, traced, untraced, start, gap) for i in range(args.pairs)]
         events, lost = tracer.stop()
     finally:
         traced.close()
@@ -175,23 +166,34 @@ def session(args, variant, timed, maptrail, tmp):
     return pairs, events, lost, args.pairs + 1
 
 
+def warm_up(traced, untraced, start, gap):
+    """One start of each driver, not counted."""
+    for d in (traced, untraced):
+        start(d)
+        time.sleep(gap)
+
+
+def one_pair(i, traced, untraced, start, gap):
+    """(traced ms, untraced ms), in alternating order so that drift cancels."""
+    order = (traced, untraced) if i % 2 == 0 else (untraced, traced)
+    times = {}
+    for d in order:
+        times[d] = start(d)
+        time.sleep(gap)
+    return times[traced], times[untraced]
+
+
 def first_start_session(args, variant, maptrail, tmp, traced, untraced, gap):
     """Each pair under a maptrail started for it: its traced start is the first it sees."""
-    for d in (traced, untraced):  # warm-up, untraced (page cache)
-        d.start_once()
-        time.sleep(gap)
+    start = Driver.start_once
+    warm_up(traced, untraced, start, gap)  # untraced: the page cache only
     pairs, events, lost = [], 0, 0
     for i in range(args.pairs):
         tracer = Tracer(maptrail, VARIANTS[variant], traced.pid, os.path.join(tmp, "log"))
-        order = (traced, untraced) if i % 2 == 0 else (untraced, traced)
-        times = {}
-        for d in order:
-            times[d] = d.start_once()
-            time.sleep(gap)
+        pairs.append(one_pair(i, traced, untraced, start, gap))
         e, n = tracer.stop()
         events += e
         lost += n
-        pairs.append((times[traced], times[untraced]))
     return pairs, events, lost, args.pairs
 
 
