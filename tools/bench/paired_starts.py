@@ -3,7 +3,8 @@
 
   sudo tools/bench/paired_starts.py [--workload java-startup|python-startup|gcc-compile]
                                     [--variants dwarf,none] [--pairs 100] [--blocks 4]
-                                    [--gap-ms 150] [--build DIR] [--json-out FILE]
+                                    [--gap-ms 150] [--run-length 1] [--build DIR]
+                                    [--json-out FILE]
 
 Why: on a shared 2-vCPU VM the untraced JVM start drifts by 20-50% within minutes, and
 peers.sh, which starts a tracer per run of 10 starts, needs hundreds of runs to tell 3%
@@ -22,7 +23,9 @@ process, both starts untraced) measures it, and the noise floor. The variants
 "<mode>-kernel" stop maptrail while each start runs (the BPF programs alone); "<mode>-first"
 start a new maptrail for every pair, so the traced start is the first it sees and pays for
 its first reading of the program's libraries (a run of ten starts under `trace -- CMD`
-pays that once).
+pays that once). With --run-length N each side of a pair is N starts back to back (timed
+--repeat N, the mean per start), so maptrail's work on one start can land on the next: with
+a "-first" variant that is N starts under a maptrail started for them, as peers.sh runs them.
 
 Prints Markdown to stdout: per variant the median ms per start of each side, the median of
 the per-pair ratios with quartiles and a 95% interval of the median (order statistics), the
@@ -63,10 +66,11 @@ for _name in ("dwarf", "fp", "none"):
 class Driver:
     """A shell that runs the command once under timed for every line it reads."""
 
-    def __init__(self, timed, command):
+    def __init__(self, timed, command, run_length):
         loop = 'while read -r _; do "$@" 2>/dev/null || echo "{}"; done'
         self.proc = subprocess.Popen(
-            ["bash", "-c", loop, "driver", timed, "--repeat", "1", "--quiet", "--", *command],
+            ["bash", "-c", loop, "driver", timed, "--repeat", str(run_length), "--quiet", "--",
+             *command],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
     @property
@@ -78,7 +82,7 @@ class Driver:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         try:
-            ns = json.loads(line).get("elapsed_ns")
+            ns = json.loads(line).get("ns_per_iter")
         except ValueError:
             ns = None
         if not ns:
@@ -132,7 +136,8 @@ def median_interval(sorted_values):
 
 
 def session(args, variant, timed, maptrail, tmp):
-    traced, untraced = Driver(timed, WORKLOADS[args.workload]), Driver(timed, WORKLOADS[args.workload])
+    command = WORKLOADS[args.workload]
+    traced, untraced = Driver(timed, command, args.run_length), Driver(timed, command, args.run_length)
     idle = None
     try:
         if VARIANTS[variant] is None:
@@ -204,6 +209,7 @@ def main():
     p.add_argument("--pairs", type=int, default=100)
     p.add_argument("--blocks", type=int, default=4)
     p.add_argument("--gap-ms", type=int, default=150)
+    p.add_argument("--run-length", type=int, default=1, help="starts back to back per sample")
     p.add_argument("--build", default=os.path.join(REPO, "build"))
     p.add_argument("--json-out")
     args = p.parse_args()
@@ -254,8 +260,10 @@ def run_and_report(args, variants, timed, maptrail):
                 print(f"block {block + 1}/{args.blocks} {v}: {len(pairs)} pairs", file=sys.stderr)
 
     command = " ".join(WORKLOADS[args.workload])
-    print(f"`{command}`, one start at a time: {args.blocks} sessions x {args.pairs} pairs per "
-          f"variant, {args.gap_ms} ms between starts\n")
+    how = ("one start at a time" if args.run_length == 1
+           else f"runs of {args.run_length} starts back to back (ms per start: the run's mean)")
+    print(f"`{command}`, {how}: {args.blocks} sessions x {args.pairs} pairs per "
+          f"variant, {args.gap_ms} ms between samples\n")
     print("| variant | traced ms/start (median, min-max) | untraced ms/start | paired ratio "
           "(quartiles) | 95% interval of the median | events per traced start | lost |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -268,12 +276,14 @@ def run_and_report(args, variants, timed, maptrail):
         q = statistics.quantiles(ratios, n=4)
         lo, hi = median_interval(ratios)
         med = statistics.median(ratios)
-        per_start = r["events"] / r["starts"] if VARIANTS[v] is not None else 0
+        per_start = r["events"] / (r["starts"] * args.run_length) if VARIANTS[v] is not None else 0
         label = {"attached": "attached (both untraced)"}.get(v, f"maptrail --stack {v}")
         if v.endswith("-kernel"):
             label = f"maptrail --stack {v[:-7]}, stopped while a start runs"
         if v.endswith("-first"):
-            label = f"maptrail --stack {v[:-6]}, the first start a new maptrail sees"
+            label = (f"maptrail --stack {v[:-6]}, the first start a new maptrail sees"
+                     if args.run_length == 1 else
+                     f"maptrail --stack {v[:-6]}, {args.run_length} starts under a new maptrail")
         print(f"| {label} | {statistics.median(traced):.2f} ({min(traced):.1f}-{max(traced):.1f}) "
               f"| {statistics.median(untraced):.2f} | {med:.3f}x ({q[0]:.3f}-{q[2]:.3f}) "
               f"| {lo:.3f}-{hi:.3f} | {per_start:.0f} | {r['lost']} |")
