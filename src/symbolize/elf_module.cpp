@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "util/radix_sort.h"
+
 namespace maptrail::symbolize {
 
 namespace {
@@ -68,7 +70,7 @@ int find_local_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, cons
 
 }  // namespace
 
-std::unique_ptr<ElfModule> ElfModule::open(const std::string& path) {
+std::unique_ptr<ElfModule> ElfModule::open(const std::string& path, SymbolSource symbols) {
   static const Dwfl_Callbacks callbacks = {
       .find_elf = dwfl_build_id_find_elf,
       .find_debuginfo = find_local_debuginfo,
@@ -76,6 +78,7 @@ std::unique_ptr<ElfModule> ElfModule::open(const std::string& path) {
       .debuginfo_path = nullptr,
   };
   std::unique_ptr<ElfModule> m(new ElfModule);  // private constructor: no make_unique
+  m->symbol_source_ = symbols;
   m->dwfl_ = dwfl_begin(&callbacks);
   if (!m->dwfl_) return nullptr;
   dwfl_report_begin(m->dwfl_);
@@ -105,40 +108,91 @@ std::optional<uint64_t> ElfModule::elf_address(uint64_t file_offset) const {
   return std::nullopt;
 }
 
-// One table per module, sorted by address, built on first use from every function and
-// object symbol (.symtab, .dynsym, .gnu_debugdata: whatever libdwfl found). libdwfl's own
-// dwfl_module_addrinfo scans the whole symbol table at every call: the first events of a
-// JVM, each frame in libjvm.so, cost most of a second of CPU that way.
-// Several names often share one address (malloc and __libc_malloc): the one a person would
-// write is kept, like perf does.
-void ElfModule::build_symbols() {
-  symbols_built_ = true;
-  struct Candidate {
-    GElf_Addr start;
-    GElf_Xword size;
-    const char* name;
-    bool untyped;  // an assembler label (_dl_start_user): named only if nothing else is
-    int binding;   // global, weak, local
-  };
-  std::vector<Candidate> found;
-  int count = dwfl_module_getsymtab(module_);
-  // Sized once (libjvm.so has 58,000 symbols): no copy per doubling.
-  found.reserve(std::max(count, 0));
+namespace {
+
+struct Candidate {
+  GElf_Addr start;
+  GElf_Xword size;
+  const char* name;
+  bool untyped;     // an assembler label (_dl_start_user): named only if nothing else is
+  uint8_t binding;  // global, weak, local
+};
+
+bool names_code_or_data(const GElf_Sym& sym) {
+  int type = GELF_ST_TYPE(sym.st_info);
+  return type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_OBJECT || type == STT_NOTYPE;
+}
+
+Candidate candidate(const GElf_Sym& sym, GElf_Addr at, const char* name) {
+  return {at, sym.st_size, name, GELF_ST_TYPE(sym.st_info) == STT_NOTYPE,
+          uint8_t(GELF_ST_BIND(sym.st_info))};
+}
+
+// The file's own .symtab, read where it lies. libdwfl reads the same table when a file has
+// one (it looks no further), but asks for each symbol's section and address through several
+// calls: for libjvm.so's 58,000 symbols that was a quarter of the CPU maptrail spends on the
+// first JVM start it sees. false: no .symtab (or not a 64-bit executable or library), so
+// libdwfl looks for one elsewhere.
+bool read_own_symtab(Elf* elf, GElf_Addr bias, std::vector<Candidate>& out) {
+  GElf_Ehdr ehdr;
+  if (!gelf_getehdr(elf, &ehdr) || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+      (ehdr.e_type != ET_DYN && ehdr.e_type != ET_EXEC))
+    return false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_SYMTAB) continue;
+    Elf_Data* symbols = elf_getdata(scn, nullptr);
+    Elf_Scn* strings_scn = elf_getscn(elf, shdr.sh_link);
+    Elf_Data* strings = strings_scn ? elf_getdata(strings_scn, nullptr) : nullptr;
+    if (!symbols || !strings || strings->d_size == 0 || symbols->d_type != ELF_T_SYM ||
+        static_cast<const char*>(strings->d_buf)[strings->d_size - 1] != '\0')
+      return false;
+    const auto* syms = static_cast<const Elf64_Sym*>(symbols->d_buf);
+    const auto* names = static_cast<const char*>(strings->d_buf);
+    size_t count = symbols->d_size / sizeof(Elf64_Sym);
+    out.reserve(count);
+    for (size_t i = 1; i < count; i++) {
+      const Elf64_Sym& sym = syms[i];
+      if (sym.st_shndx == SHN_UNDEF || sym.st_shndx == SHN_ABS || !names_code_or_data(sym) ||
+          sym.st_name == 0 || sym.st_name >= strings->d_size)
+        continue;
+      out.push_back(candidate(sym, sym.st_value + bias, names + sym.st_name));
+    }
+    return true;
+  }
+  return false;
+}
+
+// Whatever symbols libdwfl found: .dynsym, .gnu_debugdata, a separate debug file.
+void read_dwfl_symbols(Dwfl_Module* module, std::vector<Candidate>& out) {
+  int count = dwfl_module_getsymtab(module);
+  out.reserve(std::max(count, 0));
   for (int i = 1; i < count; i++) {
     GElf_Sym sym;
     GElf_Addr at;
     GElf_Word section = SHN_UNDEF;
-    const char* name = dwfl_module_getsym_info(module_, i, &sym, &at, &section, nullptr, nullptr);
-    if (!name || !*name || section == SHN_UNDEF || section == SHN_ABS) continue;
-    int type = GELF_ST_TYPE(sym.st_info);
-    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT && type != STT_NOTYPE)
+    const char* name = dwfl_module_getsym_info(module, i, &sym, &at, &section, nullptr, nullptr);
+    if (!name || !*name || section == SHN_UNDEF || section == SHN_ABS || !names_code_or_data(sym))
       continue;
-    found.push_back({at, sym.st_size, name, type == STT_NOTYPE, GELF_ST_BIND(sym.st_info)});
+    out.push_back(candidate(sym, at, name));
   }
+}
+
+}  // namespace
+
+// One table per module, sorted by address, built on first use from every function and
+// object symbol. libdwfl's own dwfl_module_addrinfo scans the whole symbol table at every
+// call: the first events of a JVM, each frame in libjvm.so, cost most of a second of CPU
+// that way. Several names often share one address (malloc and __libc_malloc): the one a
+// person would write is kept, like perf does.
+void ElfModule::build_symbols() {
+  symbols_built_ = true;
+  std::vector<Candidate> found;
+  if (symbol_source_ == SymbolSource::kLibdwfl || !read_own_symtab(elf_, bias_, found))
+    read_dwfl_symbols(module_, found);
   // By address alone, and names ranked only where aliases share one: the first JVM traced
   // waits on this table, and most addresses have a single name.
-  std::sort(found.begin(), found.end(),
-            [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+  util::radix_sort(found, [](const Candidate& c) { return c.start; });
   auto rank = [](const Candidate& c) {
     return std::make_tuple(c.untyped, alias_rank(c.binding, c.name));
   };

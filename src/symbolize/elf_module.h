@@ -22,8 +22,13 @@ namespace maptrail::symbolize {
 
 class ElfModule {
  public:
+  // Where the symbols come from: the file's own .symtab read in place when it has one, else
+  // libdwfl (kAuto); or libdwfl always, which reads the same table more slowly (kLibdwfl:
+  // for tests that compare the two).
+  enum class SymbolSource { kAuto, kLibdwfl };
   // nullptr when the file cannot be opened as ELF.
-  static std::unique_ptr<ElfModule> open(const std::string& path);
+  static std::unique_ptr<ElfModule> open(const std::string& path,
+                                         SymbolSource symbols = SymbolSource::kAuto);
   ~ElfModule();
   ElfModule(const ElfModule&) = delete;
   ElfModule& operator=(const ElfModule&) = delete;
@@ -54,6 +59,7 @@ class ElfModule {
     GElf_Addr start, end;  // in libdwfl's addresses (ELF address + bias_)
     const char* name;      // in the ELF's string table, alive as long as dwfl_
   };
+  SymbolSource symbol_source_ = SymbolSource::kAuto;
   bool symbols_built_ = false;
   std::vector<SymbolEntry> symbols_;  // by start, one per address
   bool cfi_opened_ = false;

@@ -7,9 +7,13 @@
 //         every ELF opened, every rule and symbol looked up)
 //   shown: only the frames the text log names (up to the caller and two after it)
 //   evicted: warm tables, cold CPU caches; new process: warm tables, new addresses
+//   first symbol: a big module opened and one address named (its symbol table read and
+//     sorted), as on the first frame a new maptrail meets in libjvm.so
 // docs/BENCHMARKS.md has the figures and the command.
 #include <unistd.h>
 
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -18,6 +22,7 @@
 #include "own_stack.h"
 #include "procfs/maps.h"
 #include "render/log_text.h"
+#include "symbolize/elf_module.h"
 #include "symbolize/stack.h"
 
 namespace {
@@ -209,6 +214,43 @@ void BM_UnwindOnlyWarm(benchmark::State& state) {
   report(state, frames);
 }
 BENCHMARK(BM_UnwindOnlyWarm);
+
+// Big modules with a .symtab: this program, and a JVM's libjvm.so when one is installed.
+std::vector<std::string> big_modules() {
+  std::vector<std::string> paths{std::filesystem::read_symlink("/proc/self/exe")};
+  std::error_code ignored;
+  for (const auto& jvm : std::filesystem::directory_iterator("/usr/lib/jvm", ignored)) {
+    auto lib = jvm.path() / "lib/server/libjvm.so";
+    if (!jvm.is_symlink() && std::filesystem::exists(lib, ignored)) paths.push_back(lib);
+  }
+  return paths;
+}
+
+void BM_FirstSymbol(benchmark::State& state, const std::string& path,
+                    maptrail::symbolize::ElfModule::SymbolSource source) {
+  for (auto _ : state) {
+    auto module = maptrail::symbolize::ElfModule::open(path, source);
+    if (!module) {
+      state.SkipWithError(("cannot open " + path).c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(module->symbol_at(0x1000));
+  }
+}
+
+const bool registered = [] {
+  using Source = maptrail::symbolize::ElfModule::SymbolSource;
+  for (const auto& path : big_modules()) {
+    auto name = std::filesystem::path(path).filename().string();
+    benchmark::RegisterBenchmark(("BM_FirstSymbol/" + name).c_str(), BM_FirstSymbol, path,
+                                 Source::kAuto)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("BM_FirstSymbolThroughLibdwfl/" + name).c_str(), BM_FirstSymbol,
+                                 path, Source::kLibdwfl)
+        ->Unit(benchmark::kMillisecond);
+  }
+  return true;
+}();
 
 }  // namespace
 

@@ -19,43 +19,71 @@ namespace {
 constexpr const char* kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
 constexpr const char* kStrippedProgram = "/usr/bin/bash";
 
-// For the middle of every sized function of libc, the symbol found starts where the one
-// libdwfl's dwfl_module_addrinfo finds starts (the names may differ: of several aliases at
-// one address ElfModule shows the preferred one).
-TEST(ElfModule, AgreesWithLibdwflOnEveryFunctionOfLibc) {
-  auto module = ElfModule::open(kLibc);
-  ASSERT_TRUE(module) << kLibc;
+// libdwfl's view of a file, the reference ElfModule is checked against.
+class Reference {
+ public:
+  explicit Reference(const char* path) {
+    static const Dwfl_Callbacks callbacks = {
+        .find_elf = dwfl_build_id_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .section_address = dwfl_offline_section_address,
+        .debuginfo_path = nullptr,
+    };
+    dwfl_ = dwfl_begin(&callbacks);
+    if (!dwfl_) return;
+    dwfl_report_begin(dwfl_);
+    module_ = dwfl_report_offline(dwfl_, path, path, -1);
+    dwfl_report_end(dwfl_, nullptr, nullptr);
+    if (module_ && !dwfl_module_getelf(module_, &bias_)) module_ = nullptr;
+  }
+  ~Reference() {
+    if (dwfl_) dwfl_end(dwfl_);
+  }
+  Reference(const Reference&) = delete;
+  Reference& operator=(const Reference&) = delete;
 
-  static const Dwfl_Callbacks callbacks = {
-      .find_elf = dwfl_build_id_find_elf,
-      .find_debuginfo = dwfl_standard_find_debuginfo,
-      .section_address = dwfl_offline_section_address,
-      .debuginfo_path = nullptr,
-  };
-  Dwfl* dwfl = dwfl_begin(&callbacks);
-  ASSERT_TRUE(dwfl);
-  dwfl_report_begin(dwfl);
-  Dwfl_Module* reference = dwfl_report_offline(dwfl, kLibc, kLibc, -1);
-  dwfl_report_end(dwfl, nullptr, nullptr);
-  ASSERT_TRUE(reference);
-  GElf_Addr bias = 0;
-  ASSERT_TRUE(dwfl_module_getelf(reference, &bias));
+  Dwfl_Module* module() const { return module_; }
+  GElf_Addr bias() const { return bias_; }
+
+  // Calls visit(address in the ELF's own terms, size) for every sized function.
+  template <class Visit>
+  void for_each_function(Visit visit) const {
+    int count = dwfl_module_getsymtab(module_);
+    for (int i = 1; i < count; i++) {
+      GElf_Sym sym;
+      GElf_Addr at;
+      const char* name = dwfl_module_getsym_info(module_, i, &sym, &at, nullptr, nullptr, nullptr);
+      if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 2) continue;
+      visit(at - bias_, sym.st_size);
+    }
+  }
+
+ private:
+  Dwfl* dwfl_ = nullptr;
+  Dwfl_Module* module_ = nullptr;
+  GElf_Addr bias_ = 0;
+};
+
+// For the middle of every sized function of the file, the symbol found starts where the
+// one libdwfl's dwfl_module_addrinfo finds starts (the names may differ: of several aliases
+// at one address ElfModule shows the preferred one).
+void expect_agrees_with_libdwfl(const char* path) {
+  auto module = ElfModule::open(path);
+  ASSERT_TRUE(module) << path;
+  Reference reference(path);
+  ASSERT_TRUE(reference.module()) << path;
 
   int checked = 0, disagreed = 0;
   std::string first_disagreement;
-  int count = dwfl_module_getsymtab(reference);
-  for (int i = 1; i < count; i++) {
-    GElf_Sym sym;
-    GElf_Addr at;
-    const char* name = dwfl_module_getsym_info(reference, i, &sym, &at, nullptr, nullptr, nullptr);
-    if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 2) continue;
-    GElf_Addr probe = at + sym.st_size / 2;
+  reference.for_each_function([&](GElf_Addr start, GElf_Xword size) {
+    GElf_Addr probe = start + size / 2;
     GElf_Off expected_offset = 0;
     GElf_Sym found;
     const char* expected =
-        dwfl_module_addrinfo(reference, probe, &expected_offset, &found, nullptr, nullptr, nullptr);
-    if (!expected) continue;
-    auto mine = module->symbol_at(probe - bias);
+        dwfl_module_addrinfo(reference.module(), probe + reference.bias(), &expected_offset, &found,
+                             nullptr, nullptr, nullptr);
+    if (!expected) return;
+    auto mine = module->symbol_at(probe);
     checked++;
     if (!mine || mine->offset != expected_offset) {
       if (disagreed++ == 0)
@@ -63,10 +91,59 @@ TEST(ElfModule, AgreesWithLibdwflOnEveryFunctionOfLibc) {
                              " vs " +
                              (mine ? mine->name + "+" + std::to_string(mine->offset) : "none");
     }
+  });
+  EXPECT_GT(checked, 1000) << path << " has thousands of functions";
+  EXPECT_EQ(disagreed, 0) << path << ", first: " << first_disagreement;
+}
+
+bool has_symtab(const char* path) {
+  Reference reference(path);
+  GElf_Addr ignored;
+  Elf* elf = reference.module() ? dwfl_module_getelf(reference.module(), &ignored) : nullptr;
+  for (Elf_Scn* scn = elf ? elf_nextscn(elf, nullptr) : nullptr; scn; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) && shdr.sh_type == SHT_SYMTAB) return true;
   }
-  dwfl_end(dwfl);
-  EXPECT_GT(checked, 1000) << "libc has thousands of functions";
-  EXPECT_EQ(disagreed, 0) << "first: " << first_disagreement;
+  return false;
+}
+
+// Debian's libc has no .symtab: its symbols come through libdwfl (.dynsym).
+TEST(ElfModule, AgreesWithLibdwflOnEveryFunctionOfLibc) {
+  ASSERT_FALSE(has_symtab(kLibc)) << "this test is meant for libdwfl's path";
+  expect_agrees_with_libdwfl(kLibc);
+}
+
+// This test program keeps its .symtab: ElfModule reads it in place.
+TEST(ElfModule, AgreesWithLibdwflOnEveryFunctionOfItsOwnSymtab) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  ASSERT_TRUE(has_symtab(self.c_str())) << self << " was built without a .symtab";
+  expect_agrees_with_libdwfl(self.c_str());
+}
+
+// Reading .symtab in place gives the very table libdwfl's reading of it gives: the same
+// name and offset at the start and in the middle of every function, and between them.
+TEST(ElfModule, OwnSymtabReaderMatchesLibdwflReader) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  auto own = ElfModule::open(self);
+  auto through_libdwfl = ElfModule::open(self, ElfModule::SymbolSource::kLibdwfl);
+  ASSERT_TRUE(own && through_libdwfl);
+  Reference reference(self.c_str());
+  ASSERT_TRUE(reference.module());
+  int checked = 0, named = 0;
+  reference.for_each_function([&](GElf_Addr start, GElf_Xword size) {
+    for (GElf_Addr probe : {start, start + size / 2, start + size - 1, start + size}) {
+      auto a = own->symbol_at(probe);
+      auto b = through_libdwfl->symbol_at(probe);
+      checked++;
+      ASSERT_EQ(a.has_value(), b.has_value()) << std::hex << probe;
+      if (!a) continue;
+      named++;
+      ASSERT_EQ(a->name, b->name) << std::hex << probe;
+      ASSERT_EQ(a->offset, b->offset) << std::hex << probe;
+    }
+  });
+  EXPECT_GT(checked, 4000);
+  EXPECT_GT(named, checked / 2);
 }
 
 // With DEBUGINFOD_URLS set (Debian sets it in login shells when debuginfod was enabled at
