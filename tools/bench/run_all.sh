@@ -7,7 +7,7 @@
 #
 #   sudo tools/bench/run_all.sh [--runs 5] [--iterations 200000] [--build DIR] [--no-write]
 #
-# Takes about 50-60 minutes with the defaults (strace -k alone costs ~290x per call, so it
+# Takes about 60-70 minutes with the defaults (strace -k alone costs ~290x per call, so it
 # runs a shorter storm of its own).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -97,6 +97,15 @@ for wl in java-startup python-startup; do
   echo >>"$out/suite.md"
 done
 
+step "the JVM start, ten back to back under a new maptrail (pairs of runs)"
+{
+  echo "### maptrail alone: java-startup, ten starts back to back under a new maptrail (\`tools/bench/paired_starts.py --run-length 10\`)"
+  echo
+  "$repo/tools/bench/paired_starts.py" --build "$build" --workload java-startup \
+    --variants dwarf-first,none-first --run-length 10 --pairs 25 --blocks 4
+} >>"$out/suite.md"
+echo >>"$out/suite.md"
+
 step "throughput and loss"
 "$repo/tools/bench/throughput.py" --build "$build" --json-out "$out/throughput.json" \
   | demote 1 >>"$out/suite.md"
@@ -176,6 +185,14 @@ for name in ("BM_UnwindSymbolizeWarm", "BM_UnwindOnlyWarm", "BM_UnwindSymbolizeS
             print("| %s | %.2f µs | - | - |" % (name, ns / 1000))
             continue
         print("| %s | %.2f µs | %s | %.1f |" % (name, ns / 1000, "{:,.0f}".format(b["items_per_second"]), b["frames/event"]))
+first = sorted((k, v) for k, v in unwind.items() if k.startswith("BM_FirstSymbol"))
+if first:
+    print("\nThe first name looked up in a big module (open it, read and sort its symbol table):\n")
+    print("| benchmark | time |")
+    print("|---|---:|")
+    for name, b in first:
+        ms = b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1, "s": 1e3}[b["time_unit"]]
+        print("| %s | %.2f ms |" % (name, ms))
 print()
 PY
 python3 "$repo/tools/bench/plot.py" "$charts/model-apply.svg" "$out/model-series.json" --log-x \

@@ -241,7 +241,10 @@ void BM_FirstSymbol(benchmark::State& state, const std::string& path,
 const bool registered = [] {
   using Source = maptrail::symbolize::ElfModule::SymbolSource;
   for (const auto& path : big_modules()) {
-    auto name = std::filesystem::path(path).filename().string();
+    std::filesystem::path file(path);
+    auto name = file.filename().string();
+    if (name == "libjvm.so")  // one per JVM installed: named by the JVM's directory
+      name = file.parent_path().parent_path().parent_path().filename().string() + "/" + name;
     benchmark::RegisterBenchmark(("BM_FirstSymbol/" + name).c_str(), BM_FirstSymbol, path,
                                  Source::kAuto)
         ->Unit(benchmark::kMillisecond);
