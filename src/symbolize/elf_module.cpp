@@ -154,7 +154,7 @@ bool read_own_symtab(Elf* elf, GElf_Addr bias, std::vector<Candidate>& out) {
     for (size_t i = 1; i < count; i++) {
       const Elf64_Sym& sym = syms[i];
       if (sym.st_shndx == SHN_UNDEF || sym.st_shndx == SHN_ABS || !names_code_or_data(sym) ||
-          sym.st_name == 0 || sym.st_name >= strings->d_size)
+          sym.st_name == 0 || sym.st_name >= strings->d_size || names[sym.st_name] == '\0')
         continue;
       out.push_back(candidate(sym, sym.st_value + bias, names + sym.st_name));
     }

@@ -1,7 +1,8 @@
 // One ELF file as the symbolizer and the unwinder need it: its load segments (to turn a
-// file offset into the ELF's own addresses), its symbols through libdwfl (.symtab, .dynsym,
-// .gnu_debugdata, separate debug info found the standard way) and its call-frame
-// information (.eh_frame, through libdw). Opened once per file and cached by ModuleCache.
+// file offset into the ELF's own addresses), its symbols (its own .symtab read in place;
+// without one, through libdwfl: .dynsym, .gnu_debugdata, separate debug info on this
+// machine) and its call-frame information (.eh_frame, through libdw). Opened once per file and
+// cached by ModuleCache.
 #pragma once
 
 #include <elfutils/libdw.h>
