@@ -124,7 +124,7 @@ def part2(args, out):
         raise RuntimeError("the daemon did not start")
     work.stdin.write("go\n")
     work.stdin.flush()
-    exact = 0
+    exact, first_miss = 0, ""
     for k in range(1, checkpoints + 1):
         if not wait_for(work_out.name, "checkpoint %d " % k, 60):
             raise RuntimeError("randmaps stopped before checkpoint %d" % k)
@@ -132,6 +132,9 @@ def part2(args, out):
                            capture_output=True, text=True)
         if v.returncode == 0 and "exact" in v.stdout:
             exact += 1
+        elif not first_miss:
+            first_miss = "checkpoint %d: verify exit %d: %s" % (
+                k, v.returncode, " / ".join((v.stdout + v.stderr).strip().splitlines()[:6]))
         work.stdin.write("next\n")
         work.stdin.flush()
     status = ask(sock, {"op": "status"})
@@ -143,6 +146,8 @@ def part2(args, out):
     out.append("|---:|---:|---:|---:|")
     out.append("| %d | %d | %d | %d of %d |" % (status["events"], status["lost"],
                                                status["resyncs"], exact, checkpoints))
+    if first_miss:
+        out.append("\nThe first checkpoint not exact, as `maptrail verify` said it: " + first_miss)
     out.append("")
 
 
