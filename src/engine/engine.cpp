@@ -46,6 +46,12 @@ bool Engine::Space::assign(std::vector<model::Vma> vmas) {
   return vmas_.assign(std::move(vmas));
 }
 
+bool Engine::Space::assign_read(std::vector<model::Vma> vmas, uint64_t began_ns) {
+  if (!assign(std::move(vmas))) return false;
+  fresh_.read(0, ~0ull, began_ns);
+  return true;
+}
+
 void Engine::Space::clear() {
   fresh_.clear();
   vmas_.clear();
@@ -247,8 +253,9 @@ Engine::Space& Engine::space_for(uint64_t mm, pid_t pid) {
   if (inserted) {
     space_ended(mm);  // whatever the address stood for before, if anything, is gone
     it->second.owner = pid;
+    uint64_t began_ns = kernel_->monotonic_ns();
     if (auto seed = kernel_->read_maps(pid); seed && !seed->empty()) {
-      it->second.assign(std::move(*seed));
+      it->second.assign_read(std::move(*seed), began_ns);
       reconcile_provenance(it->second, true);
       counters_.seeds++;
     }
@@ -294,12 +301,13 @@ void Engine::adopt(pid_t pid, uint64_t mm) {
 }
 
 Result<void> Engine::resync(uint64_t mm, pid_t pid) {
+  uint64_t began_ns = kernel_->monotonic_ns();
   auto maps = kernel_->read_maps(pid);
   if (!maps) return maps.error();
   auto it = spaces_.find(mm);
   Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
-  space.assign(std::move(*maps));
+  space.assign_read(std::move(*maps), began_ns);
   reconcile_provenance(space, true);
   space.changes++;
   counters_.resyncs++;

@@ -98,6 +98,9 @@ class Engine {
     bool replace_read(uint64_t lo, uint64_t hi, std::span<const model::Vma> vmas,
                       uint64_t began_ns);
     bool assign(std::vector<model::Vma> vmas);
+    // The whole space as a read of /proc/PID/maps that began at `began_ns` returned it (a
+    // seed, a resync): records of calls that returned before it are then shown already.
+    bool assign_read(std::vector<model::Vma> vmas, uint64_t began_ns);
     void clear();
     // True when a read since the call returned shows each of the call's ranges, untouched.
     bool already_read(const event::Event& e) const;

@@ -667,6 +667,39 @@ TEST(EngineRepair, ABusyWindowThatANewerReadShowsAlreadyIsNotReadAgain) {
   EXPECT_EQ(engine.find(kMm)->find(kBase + 8 * P), nullptr);
 }
 
+// Records were lost, so the whole space is read again; records still waiting for the
+// reader that returned before that read began show an older state. A call in that gap can
+// have been undone by one whose record was lost: its window, applied, would put back a VMA
+// the kernel no longer has, and no later record would remove it (the daemon's verify found
+// such VMAs after a loss, with a 64 KiB ring buffer and the reader starved of CPU).
+TEST(EngineRepair, AWindowOlderThanAResyncAfterALossIsNotApplied) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  kernel.now = {proc_anon(kBase + 20 * P, kBase + 22 * P)};  // after calls whose records were lost
+  kernel.clock_ns = 5000;
+  event::Event lost;
+  lost.kind = Kind::kLost;
+  lost.lost_total = 1;
+  engine.apply(lost);
+  ASSERT_EQ(kernel.full_reads, 2) << "the seed's read and the resync's";
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase + 20 * P, kBase + 22 * P}}));
+
+  event::Event older = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 10 * P}},
+                            {anon(kBase + 8 * P, kBase + 10 * P, kRo)});
+  older.exit_ns = 4000;  // returned before the resync's read began; unmapped since
+  engine.apply(older);
+  EXPECT_EQ(engine.counters().windows_already_read, 1u);
+  EXPECT_EQ(spans(engine.find(kMm)), (Spans{{kBase + 20 * P, kBase + 22 * P}}));
+
+  event::Event newer = call(Syscall::kMmap, {{kBase + 30 * P, kBase + 32 * P}},
+                            {anon(kBase + 30 * P, kBase + 32 * P)});
+  newer.exit_ns = 6000;
+  engine.apply(newer);
+  EXPECT_EQ(spans(engine.find(kMm)),
+            (Spans{{kBase + 20 * P, kBase + 22 * P}, {kBase + 30 * P, kBase + 32 * P}}));
+}
+
 TEST(EngineRepair, AReadBegunBeforeTheCallReturnedDoesNotShowIt) {
   FakeKernel kernel;
   Engine engine(&kernel);
