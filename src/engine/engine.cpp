@@ -327,8 +327,9 @@ size_t Engine::tree_size(const model::AddressSpace& vmas) const {
 // is checked at every fork.
 void Engine::learn_what_fork_skips(Space& parent, Space& child, pid_t child_pid) {
   counters_.windows_incomplete++;
+  uint64_t began_ns = kernel_->monotonic_ns();
   auto now = kernel_->read_maps(child_pid);
-  if (!now || !child.assign(std::move(*now))) {
+  if (!now || !child.assign_read(std::move(*now), began_ns)) {
     counters_.repair_failures++;
     return;
   }

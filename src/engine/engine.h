@@ -99,7 +99,8 @@ class Engine {
                       uint64_t began_ns);
     bool assign(std::vector<model::Vma> vmas);
     // The whole space as a read of /proc/PID/maps that began at `began_ns` returned it (a
-    // seed, a resync): records of calls that returned before it are then shown already.
+    // seed, a resync, a forked child read again): records of calls that returned before it
+    // are then shown already. Every whole-space read goes through it.
     bool assign_read(std::vector<model::Vma> vmas, uint64_t began_ns);
     void clear();
     // True when a read since the call returned shows each of the call's ranges, untouched.

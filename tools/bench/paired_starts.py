@@ -136,8 +136,7 @@ def median_interval(sorted_values):
 
 
 def session(args, variant, timed, maptrail, tmp):
-    command = WORKLOADS[args.workload]
-    traced, untraced = Driver(timed, command, args.run_length), Driver(timed, command, args.run_length)
+    traced, untraced = (Driver(timed, WORKLOADS[args.workload], args.run_length) for _ in range(2))
     idle = None
     try:
         if VARIANTS[variant] is None:
