@@ -321,43 +321,45 @@ struct walk_state {
 
 struct path_walk {
   struct dentry* dentry;
-  struct vfsmount* vfsmnt;
   struct mount* mnt;
   struct name_bufs* bufs;
   __u32 pos; /* start of the path written so far in bufs->path (ends at MT_NAME_MAX) */
   __u8 truncated;
 };
 
+extern void* bpf_rdonly_cast(const void* obj__ign, __u32 btf_id) __ksym;
+
+/* The struct mount around a vfsmount, typed for plain loads (container_of on a BTF
+ * pointer would leave it untyped). */
 static __always_inline struct mount* real_mount(struct vfsmount* m) {
-  return (struct mount*)((void*)m - bpf_core_field_offset(struct mount, mnt));
+  return bpf_rdonly_cast((void*)m - bpf_core_field_offset(struct mount, mnt),
+                         bpf_core_type_id_kernel(struct mount));
 }
 
-/* One step up the dentry tree, crossing mount points toward the root of the mount tree. */
+/* One step up the dentry tree, crossing mount points toward the root of the mount tree.
+ * Plain loads through the BTF-typed pointers the walk keeps: a bpf_probe_read_kernel per
+ * field cost a helper call each (three per path component), and each helper call costs
+ * tens of nanoseconds on a CPU with return thunks. */
 static long path_step(__u32 i, struct path_walk* w) {
-  /* locals, not w->field, inside BPF_CORE_READ: CO-RE must not relocate our own struct */
   struct dentry* d = w->dentry;
-  struct vfsmount* vfsmnt = w->vfsmnt;
   struct mount* mnt = w->mnt;
-  struct dentry* mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-  struct dentry* parent = BPF_CORE_READ(d, d_parent);
-  if (d == mnt_root || d == parent) {
-    if (d != mnt_root) return 1; /* a disconnected tree: stop here */
-    struct mount* up = BPF_CORE_READ(mnt, mnt_parent);
+  struct dentry* parent = d->d_parent;
+  if (d == mnt->mnt.mnt_root || d == parent) {
+    if (d != mnt->mnt.mnt_root) return 1; /* a disconnected tree: stop here */
+    struct mount* up = mnt->mnt_parent;
     if (up == mnt) return 1; /* the root of the mount tree */
-    w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+    w->dentry = mnt->mnt_mountpoint;
     w->mnt = up;
-    w->vfsmnt = &up->mnt;
     return 0;
   }
-  struct qstr name = BPF_CORE_READ(d, d_name);
-  __u32 len = name.len;
+  __u32 len = d->d_name.len;
   if (len + 1 >= w->pos) {
     w->truncated = 1;
     return 1;
   }
   w->pos -= len;
   bpf_probe_read_kernel(&w->bufs->path[w->pos & (MT_NAME_MAX - 1)], len & (MT_NAME_MAX - 1),
-                        name.name);
+                        d->d_name.name);
   w->pos -= 1;
   w->bufs->path[w->pos & (MT_NAME_MAX - 1)] = '/';
   w->dentry = parent;
@@ -400,7 +402,6 @@ static __always_inline int append_file_name(struct walk_state* st, struct name_b
   struct vfsmount* vfsmnt = file->f_path.mnt;
   struct path_walk w = {};
   w.dentry = file_dentry;
-  w.vfsmnt = vfsmnt;
   w.mnt = real_mount(vfsmnt);
   w.bufs = bufs;
   w.pos = MT_NAME_MAX;
