@@ -189,6 +189,7 @@ struct mt_pending_call {
   __u64 owner;
   __u32 tgid;
   __u32 pad;
+  __u64 stack_top; /* MT_STACK_TOP(tid, top), or 0: see below (the thread's slot only) */
 };
 
 #define MT_OWNER(tid, syscall) (((__u64)(tid) << 32) | (__u32)(syscall))
@@ -196,6 +197,24 @@ struct mt_pending_call {
 #define MT_OWNER_SYSCALL(owner) ((__u32)(owner))
 
 #define MT_PENDING_SLOTS 32768 /* the default; a power of two */
+
+/* How far up a thread's stack a copy needs to go: the end of its first frame, where the
+ * kernel saw the thread start or where user space last unwound one of its calls to its
+ * first frame. Kept in the slot of the thread's id, with the id, in one word that the
+ * kernel and user space each write in one store: the slot's cache line is read at exit
+ * anyway, where a hash map cost a lookup per record. Top rounded up to 32 bytes (42 bits
+ * of a 47-bit user address), thread id in the 22 high bits (pid_max is at most 2^22). */
+#define MT_STACK_TOP_GRAIN_SHIFT 5
+#define MT_STACK_TOP_ADDR_BITS 42
+#define MT_STACK_TOP_FITS(top) /* rounded up, it stays within the address bits */          \
+  ((top) < (1ULL << (MT_STACK_TOP_ADDR_BITS + MT_STACK_TOP_GRAIN_SHIFT)) -                     \
+               ((1ULL << MT_STACK_TOP_GRAIN_SHIFT) - 1))
+#define MT_STACK_TOP(tid, top)                                                                 \
+  (((__u64)(tid) << MT_STACK_TOP_ADDR_BITS) |                                                  \
+   (((top) + (1ULL << MT_STACK_TOP_GRAIN_SHIFT) - 1) >> MT_STACK_TOP_GRAIN_SHIFT))
+#define MT_STACK_TOP_TID(word) ((__u32)((word) >> MT_STACK_TOP_ADDR_BITS))
+#define MT_STACK_TOP_ADDR(word)                                                                \
+  (((word) & ((1ULL << MT_STACK_TOP_ADDR_BITS) - 1)) << MT_STACK_TOP_GRAIN_SHIFT)
 
 /* Biggest possible syscall record: bounds the per-CPU scratch buffer (frames and a stack
  * copy are never both present). */
@@ -216,7 +235,7 @@ MT_STATIC_ASSERT(sizeof(struct mt_event_header) == 56, "mt_event_header ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_vma) == 56, "mt_vma ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_range) == 16, "mt_range ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_syscall_event) == 56 + 48 + 8 + 24 + 32 + 8 + 8, "syscall ABI");
-MT_STATIC_ASSERT(sizeof(struct mt_pending_call) == 32, "pending ABI");
+MT_STATIC_ASSERT(sizeof(struct mt_pending_call) == 40, "pending ABI");
 MT_STATIC_ASSERT(sizeof(struct mt_task_event) == 56 + 24 + MT_FILENAME_MAX, "task ABI");
 
 #endif /* MAPTRAIL_EVENTS_H */

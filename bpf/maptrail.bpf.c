@@ -74,17 +74,6 @@ struct {
   __type(value, struct mt_pending_call);
 } pending_calls SEC(".maps");
 
-/* How far up each thread's stack its calls were last unwound to its first frame (user space
- * writes it, by thread id; a new thread starts with the stack pointer clone gave it, a new
- * image with where exec left it): a stack copy needs no bytes above that. Deleted at thread
- * exit; user space deletes it when a copy cut there did not reach the first frame. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, __u64);
-} stack_tops SEC(".maps");
-
 /* Records that did not fit in the ring buffer, per CPU, by syscall / lifecycle kind. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -204,8 +193,21 @@ static __always_inline bool traced_before(struct mt_pending_call* slot, __u32 ti
 
 static __always_inline void forget_thread(__u32 tid) {
   struct mt_pending_call* slot = own_slot(tid);
-  if (slot) __sync_val_compare_and_swap(&slot->owner, MT_OWNER(tid, MT_SYS_NONE), 0);
-  bpf_map_delete_elem(&pending_calls, &tid);
+  if (slot) {
+    __sync_val_compare_and_swap(&slot->owner, MT_OWNER(tid, MT_SYS_NONE), 0);
+    if (MT_STACK_TOP_TID(slot->stack_top) == tid) slot->stack_top = 0;
+  }
+  /* a lookup first: a delete takes the bucket's lock even when there is nothing to delete,
+   * and the hash holds only calls that found their slot taken */
+  if (bpf_map_lookup_elem(&pending_calls, &tid)) bpf_map_delete_elem(&pending_calls, &tid);
+}
+
+/* The thread's stack top as its slot holds it, or 0. */
+static __always_inline __u64 known_stack_top(__u32 tid) {
+  struct mt_pending_call* slot = own_slot(tid);
+  if (!slot) return 0;
+  __u64 word = slot->stack_top;
+  return MT_STACK_TOP_TID(word) == tid ? MT_STACK_TOP_ADDR(word) : 0;
 }
 
 /* The thread's call in flight, or NULL. */
@@ -704,10 +706,9 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
     want = unread > ring_bytes / 4 * 3 ? 0 : MT_STACK_COPY_PRESSED;
     e->h.flags |= MT_F_STACK_SHORTENED;
   }
-  __u32 tid = e->h.tid;
-  __u64* top = bpf_map_lookup_elem(&stack_tops, &tid);
-  if (top && *top > sp) {
-    __u64 used = *top - sp;
+  __u64 top = known_stack_top(e->h.tid);
+  if (top > sp) {
+    __u64 used = top - sp;
     if (used < want) {
       want = used;
       e->h.flags |= MT_F_STACK_TRIMMED;
@@ -968,14 +969,17 @@ static __always_inline void submit_task_event(struct mt_task_event* e) {
  * bound, a glibc thread's copy also took the static TLS between that top and fsbase. */
 #define MT_THREAD_TOP_SLACK 64 /* the outermost frame's return address and CFA */
 
-/* A thread's stack top where it starts: its first frame is just below sp (0: unknown). */
+/* A thread's stack top where it starts: its first frame is just below sp (0: unknown).
+ * The slot may hold another thread's call meanwhile: the word is apart from the call's. */
 static __always_inline void set_start_top(__u32 tid, __u64 sp) {
-  if (sp && stack_mode == MT_STACK_COPY) {
-    __u64 top = sp + MT_THREAD_TOP_SLACK;
-    bpf_map_update_elem(&stack_tops, &tid, &top, BPF_ANY);
-  } else {
-    bpf_map_delete_elem(&stack_tops, &tid);
-  }
+  if (stack_mode != MT_STACK_COPY) return;
+  struct mt_pending_call* slot = own_slot(tid);
+  if (!slot) return;
+  __u64 top = sp + MT_THREAD_TOP_SLACK;
+  if (sp && MT_STACK_TOP_FITS(top))
+    slot->stack_top = MT_STACK_TOP(tid, top);
+  else if (MT_STACK_TOP_TID(slot->stack_top) == tid)
+    slot->stack_top = 0;
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -1075,7 +1079,6 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(on_exit_task, struct task_struct* task, bool group_dead) {
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
   forget_thread(tid); /* every exiting thread */
-  bpf_map_delete_elem(&stack_tops, &tid);
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!group_dead || !is_traced(tgid)) return 0;
   struct mt_task_event* e = reserve_task_event(MT_EV_EXIT);

@@ -64,7 +64,7 @@ struct Tracer::Impl {
   std::unique_ptr<maptrail_bpf, SkeletonDeleter> skel;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
-  MappedRegion pending_slots;  // the pending_slots array, read-only
+  MappedRegion pending_slots;  // the pending_slots array: calls read, stack tops written
   uint32_t pending_slot_count = 0;
 
   // Detaching one tracepoint waits for an RCU grace period (~70 ms here); thirty of them in
@@ -295,9 +295,9 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
     impl->links.emplace_back(link);
   }
   size_t slots_size = sizeof(mt_pending_call) * impl->pending_slot_count;
-  impl->pending_slots = MappedRegion(
-      mmap(nullptr, slots_size, PROT_READ, MAP_SHARED, bpf_map__fd(skel->maps.pending_slots), 0),
-      slots_size);
+  impl->pending_slots = MappedRegion(mmap(nullptr, slots_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                          bpf_map__fd(skel->maps.pending_slots), 0),
+                                     slots_size);
   if (!impl->pending_slots.valid()) return Error::from_errno("mapping the pending_slots array");
   impl->ncpus = libbpf_num_possible_cpus();
   auto tracer = std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
@@ -395,18 +395,24 @@ void Tracer::hint_stack_top(const event::Event& e, uint64_t top) {
   uint32_t tid = e.tid;
   StackTop& known = stack_tops_[tid];
   // An uncut copy made after the kernel was told: it dropped the hint (the thread exited or
-  // exec'd and the id is reused, or the map evicted it), or the call ran on another stack.
+  // exec'd and the id is reused, or a thread sharing its slot took the word), or the call
+  // ran on another stack.
   // Tell it again. Copies made before it was told are uncut too, and say nothing.
   if (known.top && !(e.flags & MT_F_STACK_TRIMMED) && e.exit_ns > known.told_ns) known.top = 0;
   // A cut copy that missed the first frame: the kernel's top is wrong, whoever set it (it
   // sets a new thread's from clone's stack pointer; the thread may have moved to another).
   if (top ? top <= known.top : !(e.flags & MT_F_STACK_TRIMMED) && known.top == 0) return;
-  int fd = bpf_map__fd(impl_->skel->maps.stack_tops);
-  // A failure costs only bigger copies: the copy without a hint is complete.
-  if (top)
-    bpf_map_update_elem(fd, &tid, &top, BPF_ANY);
-  else
-    bpf_map_delete_elem(fd, &tid);
+  // The word the kernel reads holds the thread id beside the top and is written whole, so
+  // no thread takes another's top. A top that does not fit costs only bigger copies.
+  auto* slots = static_cast<mt_pending_call*>(impl_->pending_slots.get());
+  __u64* word = &slots[tid & (impl_->pending_slot_count - 1)].stack_top;
+  if (top && MT_STACK_TOP_FITS(top)) {
+    __atomic_store_n(word, MT_STACK_TOP(tid, top), __ATOMIC_RELAXED);
+  } else {
+    __u64 seen = __atomic_load_n(word, __ATOMIC_RELAXED);
+    if (MT_STACK_TOP_TID(seen) == tid)  // another thread's top stays
+      __atomic_compare_exchange_n(word, &seen, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  }
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // the clock of the records' timestamps
   known = {top, uint64_t(now.tv_sec) * 1000000000u + uint64_t(now.tv_nsec)};

@@ -1141,3 +1141,27 @@ TEST(Bytes, OtherCallsMapNothing) {
 
 }  // namespace
 }  // namespace maptrail::event
+
+namespace maptrail::event {
+namespace {
+
+// The stack top word the kernel and user space share in a thread's pending-call slot.
+TEST(StackTopWord, KeepsTheThreadIdAndRoundsTheTopUpToItsGrain) {
+  constexpr uint64_t kTop = 0x7ffc12345678;  // a main thread's stack, near the top of 47 bits
+  constexpr uint32_t kTid = (1u << 22) - 1;  // the highest id pid_max allows
+  ASSERT_TRUE(MT_STACK_TOP_FITS(kTop));
+  uint64_t word = MT_STACK_TOP(kTid, kTop);
+  EXPECT_EQ(MT_STACK_TOP_TID(word), kTid);
+  EXPECT_GE(MT_STACK_TOP_ADDR(word), kTop) << "a lower top would cut frames off";
+  EXPECT_LT(MT_STACK_TOP_ADDR(word), kTop + 32);
+  EXPECT_EQ(MT_STACK_TOP_ADDR(MT_STACK_TOP(7u, 0x1000)), 0x1000u) << "an aligned top stays";
+  EXPECT_EQ(MT_STACK_TOP_TID(MT_STACK_TOP(7u, 0x1000)), 7u);
+  EXPECT_NE(MT_STACK_TOP_TID(word), kTid - 1) << "no other thread reads it as its own";
+  EXPECT_FALSE(MT_STACK_TOP_FITS(1ULL << 47)) << "5-level paging addresses are not kept";
+  EXPECT_FALSE(MT_STACK_TOP_FITS((1ULL << 47) - 1)) << "rounded up, it would reach the id";
+  EXPECT_TRUE(MT_STACK_TOP_FITS((1ULL << 47) - 32));
+  EXPECT_EQ(MT_STACK_TOP_TID(MT_STACK_TOP(5u, (1ULL << 47) - 32)), 5u);
+}
+
+}  // namespace
+}  // namespace maptrail::event
