@@ -18,6 +18,7 @@
 #include "engine/verifier.h"
 #include "procfs/process.h"
 #include "render/log_json.h"
+#include "util/allocator.h"
 #include "render/log_text.h"
 #include "render/report.h"
 #include "render/summary.h"
@@ -137,6 +138,7 @@ int exit_status_of(int wait_status) {
 }  // namespace
 
 int run_trace(const TraceOptions& o) {
+  util::tune_allocator_for_record_stream();
   int modes = (!o.pids.empty()) + o.all + (!o.command.empty());
   if (modes != 1) {
     fmt::print(stderr,
