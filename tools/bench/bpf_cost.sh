@@ -41,9 +41,10 @@ command -v "${workload[0]}" >/dev/null || { echo "$prog: ${workload[0]} is not i
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-bpfcost.XXXXXX")
 driver= tracer=
 . "$repo/tools/bench/lib/bpf_stats.sh"
+. "$repo/tools/bench/lib/tracer_ready.sh"
 cleanup() {
-  [[ -n $driver ]] && kill "$driver" 2>/dev/null && wait "$driver" 2>/dev/null
-  [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
+  [[ -n $driver ]] && kill "$driver" 2>/dev/null && wait "$driver" 2>/dev/null || true
+  [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null || true
   rm -rf "$tmp"
   echo 0 >"$bpf_stats_knob" 2>/dev/null || true
   bpf_stats_restore
@@ -63,11 +64,7 @@ measure() {
   driver=$!
   "$bin" trace -o /dev/null ${trace_args[@]+"${trace_args[@]}"} -p "$driver" 2>"$tmp/err" &
   tracer=$!
-  for _ in $(seq 300); do
-    grep -q tracing "$tmp/err" && break
-    kill -0 "$tracer" 2>/dev/null || { echo "$prog: maptrail failed: $(cat "$tmp/err")" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_until_tracing "$tracer" "$tmp/err"
   echo 1 >"$bpf_stats_knob"
   bpftool prog show -j >"$tmp/before.json"
   echo go >"$tmp/go"

@@ -28,6 +28,7 @@ command -v cc >/dev/null || { echo "$prog: no C compiler (tools/setup.sh install
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-filter.XXXXXX")
 idle= tracer=
 . "$repo/tools/bench/lib/bpf_stats.sh"
+. "$repo/tools/bench/lib/tracer_ready.sh"
 cleanup() {
   [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
   [[ -n $idle ]] && kill "$idle" 2>/dev/null && wait "$idle" 2>/dev/null
@@ -61,13 +62,7 @@ attach() {
   idle=$!
   "$maptrail" trace -o /dev/null -p "$idle" 2>"$tmp/err" &
   tracer=$!
-  for _ in $(seq 300); do
-    grep -q tracing "$tmp/err" && return 0
-    kill -0 "$tracer" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$prog: maptrail did not start: $(cat "$tmp/err")" >&2
-  exit 1
+  wait_until_tracing "$tracer" "$tmp/err"
 }
 detach() {
   kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true; tracer=
