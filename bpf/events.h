@@ -83,6 +83,9 @@ enum mt_event_flags {
   MT_F_WINDOW_EMPTY_ASSUMED = 1 << 11, /* a range the call emptied is not read: the window
                                         * shows it as the call left it, not as it was when
                                         * the rest of the window was read */
+  MT_F_STACK_TOP_KNOWN = 1 << 12, /* the thread's stack top was known (the copy may still end
+                                   * below it, at --stack-size): nothing to learn from
+                                   * unwinding the copy to its end */
 };
 
 /* What a syscall record carries to find its caller (set before load). */

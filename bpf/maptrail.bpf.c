@@ -708,6 +708,7 @@ static __always_inline void submit_with_stack_copy(struct record_buf* rec, struc
   }
   __u64 top = known_stack_top(e->h.tid);
   if (top > sp) {
+    e->h.flags |= MT_F_STACK_TOP_KNOWN;
     __u64 used = top - sp;
     if (used < want) {
       want = used;

@@ -77,42 +77,58 @@ void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Sym
   stack.caller = -1;
   stack.end.reset();
   stack.used_top = 0;
-  std::vector<uint64_t> addrs;
-  if (e.flags & MT_F_STACK_COPY) {
-    auto unwound = symbols.unwinder().unwind(layout, e.user_regs, e.user_stack);
-    addrs = std::move(unwound.pcs);
-    stack.end = unwound.end;
-    stack.used_top = unwound.used_top;
+  const bool copied = e.flags & MT_F_STACK_COPY;
+  std::optional<Unwinder::Walk> walk;
+  if (copied)
+    walk.emplace(symbols.unwinder(), layout, e.user_regs, e.user_stack, std::move(stack.pcs));
+  std::vector<uint64_t>& addrs = walk ? walk->result().pcs : stack.pcs;
+  if (!walk) {
+    addrs.clear();
+    for (uint64_t addr : e.frames)
+      if (addr) addrs.push_back(addr);  // the frame-pointer walk ends on a null return address
+    if (e.sp_word && !addrs.empty() && (addrs.size() < 2 || addrs[1] != e.sp_word)) {
+      const model::Vma* vma = layout ? layout->find(e.sp_word) : nullptr;
+      if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
+    }
   }
-  for (uint64_t addr : e.frames)
-    if (addr) addrs.push_back(addr);  // the frame-pointer walk ends on a null return address
-  if (e.sp_word && !addrs.empty() && (addrs.size() < 2 || addrs[1] != e.sp_word)) {
-    const model::Vma* vma = layout ? layout->find(e.sp_word) : nullptr;
-    if (vma && (vma->perms & model::kExec)) addrs.insert(addrs.begin() + 1, e.sp_word);
-  }
-  stack.frames.resize(addrs.size());
-  const size_t total = addrs.size();
+  const bool all = frames_from_caller == kAllFrames;
+  const bool unwind_whole =
+      walk && (all || !(e.flags & (MT_F_STACK_TOP_KNOWN | MT_F_STACK_TRIMMED)));
+  if (unwind_whole) walk->walk_to(Unwinder::kMaxFrames);
+  // The pcs up to `n`, unwinding as far as that when the walk is lazy.
+  auto known_up_to = [&](size_t n) {
+    if (walk && !walk->ended()) walk->walk_to(n);
+    return std::min(n, addrs.size());
+  };
+  auto more_after = [&](size_t n) { return n < addrs.size() || (walk && !walk->ended()); };
   // Frames are named in growing prefixes until the caller is settled and enough frames
-  // after it are named; the runtime's frames before the caller are usually a few.
+  // after it are named; the runtime's frames before the caller are usually one or two.
   size_t named = 0;
-  size_t wanted = frames_from_caller >= total ? total : std::min(total, frames_from_caller + 8);
+  size_t wanted = all ? SIZE_MAX : frames_from_caller + 2;
   while (true) {
-    for (; named < wanted; named++) symbols.resolve(layout, addrs[named], stack.frames[named]);
-    auto caller = caller_among(stack.frames, named, named < total, symbols);
+    size_t upto = known_up_to(wanted);
+    if (stack.frames.size() < upto) stack.frames.resize(upto);
+    for (; named < upto; named++) symbols.resolve(layout, addrs[named], stack.frames[named]);
+    const bool more = more_after(named);
+    auto caller = caller_among(stack.frames, named, more, symbols);
     if (!caller) {  // not settled: more frames (there are more when it is not)
-      wanted = std::min(total, std::max<size_t>(named * 2, 1));
+      wanted = std::max<size_t>(named * 2, 1);
       continue;
     }
-    size_t needed = total;
-    if (*caller >= 0 && frames_from_caller < total - size_t(*caller))
-      needed = size_t(*caller) + frames_from_caller;
-    if (needed <= named) {
+    size_t needed = SIZE_MAX;
+    if (*caller >= 0 && !all) needed = size_t(*caller) + frames_from_caller;
+    if (needed <= named || !more) {
       stack.caller = *caller;
       break;
     }
     wanted = needed;
   }
   stack.frames.resize(named);
+  if (walk) {
+    if (walk->ended()) stack.end = walk->result().end;
+    stack.used_top = walk->result().used_top;
+    stack.pcs = std::move(walk->result().pcs);
+  }
 }
 
 std::optional<uint64_t> stack_top_hint(const event::Event& e, const Stack& stack) {

@@ -17,9 +17,11 @@ namespace maptrail::symbolize {
 struct Stack {
   std::vector<Frame> frames;  // innermost first
   int caller = -1;            // index of the first frame outside the runtime, -1 if none
-  // Copied stacks: why the unwind stopped (kOutermost: it reached the thread's first frame).
+  // Copied stacks: why the unwind stopped (kOutermost: it reached the thread's first frame);
+  // nothing when it stopped at the last frame its reader needed (see resolve_stack).
   std::optional<Unwound::End> end;
-  uint64_t used_top = 0;  // copied stacks: the end of the bytes the unwind needed
+  uint64_t used_top = 0;      // copied stacks: the end of the bytes the unwind needed
+  std::vector<uint64_t> pcs;  // the return addresses unwound: storage reused between events
 };
 
 // What the kernel should cut this thread's next stack copies at: the top of the stack after
@@ -75,10 +77,12 @@ constexpr size_t kAllFrames = SIZE_MAX;
 
 // The same into a Stack reused from event to event (its frames' strings keep their capacity:
 // a handler resolving every event allocates little once warm). With frames_from_caller, only
-// the frames up to the caller and that many from it on are kept: the text log shows three,
-// and naming a frame costs about twice as much as unwinding it. The whole stack is still
-// unwound (used_top and end stay those of the full unwind), and the caller is the one the
-// whole stack gives.
+// the frames up to the caller and that many from it on are named and kept: the text log
+// shows three, and naming a frame costs about twice as much as unwinding it. The caller is
+// the one the whole stack gives. The copy of a thread whose stack top the kernel knew
+// (MT_F_STACK_TOP_KNOWN) is unwound no further than those frames too, so `end` and
+// `used_top` then say nothing of the rest; any other copy is unwound whole, as that is
+// where the thread's stack top is learned (stack_top_hint).
 void resolve_stack(const event::Event& e, const model::AddressSpace* layout, Symbolizer& symbols,
                    Stack& out, size_t frames_from_caller = kAllFrames);
 

@@ -2,6 +2,7 @@
 
 #include <dwarf.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -126,92 +127,98 @@ const Unwinder::Place& Unwinder::place_at(const model::AddressSpace& layout, uin
 Unwound Unwinder::unwind(const model::AddressSpace* layout,
                          const std::array<uint64_t, kUserRegs>& regs,
                          std::span<const uint8_t> stack, size_t max_frames) {
-  Unwound out;
-  const uint64_t stack_lo = regs[kRsp], stack_hi = regs[kRsp] + stack.size();
-  auto load = [&](uint64_t addr, uint64_t& value) {
-    if (addr < stack_lo || addr > stack_hi - 8 || stack.size() < 8) return false;
-    std::memcpy(&value, stack.data() + (addr - stack_lo), 8);
-    out.used_top = std::max(out.used_top, addr + 8);
-    return true;
-  };
-
-  std::array<uint64_t, kUserRegs> now = regs;
-  uint32_t known = bit(kUserRegs) - 1;
-  out.pcs.push_back(now[kRip]);
-  for (;;) {
-    if (out.pcs.size() >= max_frames) {
-      out.end = Unwound::End::kDepth;
-      break;
-    }
-    // A return address points after the call: look up the call itself (innermost: the pc).
-    uint64_t pc = now[kRip];
-    uint64_t where = out.pcs.size() == 1 ? pc : pc - 1;
-    if (!layout) {
-      out.end = Unwound::End::kNoModule;
-      break;
-    }
-    const Place& place = place_at(*layout, where);
-    if (!place.in_code) {
-      out.end = Unwound::End::kNoModule;
-      break;
-    }
-    const Rule* rule = &place.rule;
-
-    std::array<uint64_t, kUserRegs> caller{};
-    uint32_t caller_known = 0;
-    if (rule->usable) {
-      if (!(known & bit(rule->cfa_register))) {
-        out.end = Unwound::End::kNoRule;
-        break;
-      }
-      uint64_t cfa = now[rule->cfa_register] + uint64_t(rule->cfa_offset);
-      caller = now;
-      caller_known = known & rule->same_registers;
-      for (int i = 0; i < rule->ncomputed; i++) {
-        const Rule::Computed& r = rule->computed[i];
-        int reg = r.reg;
-        if (r.kind == RegisterRule::kIsCfa) {
-          caller[reg] = cfa + uint64_t(r.offset);
-          caller_known |= bit(reg);
-        } else if (load(cfa + uint64_t(r.offset), caller[reg])) {
-          caller_known |= bit(reg);
-        }
-      }
-      caller[kRsp] = cfa;  // by definition of the CFA on x86-64
-      caller_known |= bit(kRsp);
-      int ra = rule->return_address_register;
-      if (!(caller_known & bit(ra))) {
-        out.end =
-            rule->return_address_undefined ? Unwound::End::kOutermost : Unwound::End::kOutOfStack;
-        break;
-      }
-      caller[kRip] = caller[ra];
-      caller_known |= bit(kRip);
-    } else {
-      // No CFI: follow the frame pointer once, as JIT code and -fno-omit-frame-pointer
-      // builds keep it.
-      uint64_t fp = now[kRbp];
-      if (!(known & bit(kRbp)) || !load(fp, caller[kRbp]) || !load(fp + 8, caller[kRip])) {
-        out.end = Unwound::End::kNoRule;
-        break;
-      }
-      caller[kRsp] = fp + 16;
-      caller_known = bit(kRbp) | bit(kRsp) | bit(kRip);
-      out.frame_pointer_steps++;
-    }
-    if (caller[kRip] == 0) {
-      out.end = Unwound::End::kOutermost;
-      break;
-    }
-    if (caller[kRsp] <= now[kRsp]) {  // callers live higher up: anything else is garbage
-      out.end = Unwound::End::kNoRule;
-      break;
-    }
-    now = caller;
-    known = caller_known;
-    out.pcs.push_back(now[kRip]);
-  }
+  Walk walk(*this, layout, regs, stack);
+  walk.walk_to(max_frames);
+  Unwound out = std::move(walk.result());
+  if (!walk.ended()) out.end = Unwound::End::kDepth;
   return out;
+}
+
+Unwinder::Walk::Walk(Unwinder& unwinder, const model::AddressSpace* layout,
+                     const std::array<uint64_t, kUserRegs>& regs, std::span<const uint8_t> stack,
+                     std::vector<uint64_t> pcs)
+    : unwinder_(unwinder),
+      layout_(layout),
+      stack_(stack),
+      stack_lo_(regs[kRsp]),
+      stack_hi_(regs[kRsp] + stack.size()),
+      now_(regs),
+      known_(bit(kUserRegs) - 1) {
+  out_.pcs = std::move(pcs);
+  out_.pcs.clear();
+  out_.pcs.push_back(now_[kRip]);
+}
+
+bool Unwinder::Walk::load(uint64_t addr, uint64_t& value) {
+  if (addr < stack_lo_ || addr > stack_hi_ - 8 || stack_.size() < 8) return false;
+  std::memcpy(&value, stack_.data() + (addr - stack_lo_), 8);
+  out_.used_top = std::max(out_.used_top, addr + 8);
+  return true;
+}
+
+void Unwinder::Walk::walk_to(size_t frames) {
+  frames = std::min(frames, kMaxFrames);
+  while (!ended_ && out_.pcs.size() < frames) step();
+  if (!ended_ && out_.pcs.size() == kMaxFrames) {
+    out_.end = Unwound::End::kDepth;
+    ended_ = true;
+  }
+}
+
+void Unwinder::Walk::step() {
+  auto end = [&](Unwound::End why) {
+    out_.end = why;
+    ended_ = true;
+  };
+  // A return address points after the call: look up the call itself (innermost: the pc).
+  uint64_t pc = now_[kRip];
+  uint64_t where = out_.pcs.size() == 1 ? pc : pc - 1;
+  if (!layout_) return end(Unwound::End::kNoModule);
+  const Place& place = unwinder_.place_at(*layout_, where);
+  if (!place.in_code) return end(Unwound::End::kNoModule);
+  const Rule* rule = &place.rule;
+
+  std::array<uint64_t, kUserRegs> caller{};
+  uint32_t caller_known = 0;
+  if (rule->usable) {
+    if (!(known_ & bit(rule->cfa_register))) return end(Unwound::End::kNoRule);
+    uint64_t cfa = now_[rule->cfa_register] + uint64_t(rule->cfa_offset);
+    caller = now_;
+    caller_known = known_ & rule->same_registers;
+    for (int i = 0; i < rule->ncomputed; i++) {
+      const Rule::Computed& r = rule->computed[i];
+      int reg = r.reg;
+      if (r.kind == RegisterRule::kIsCfa) {
+        caller[reg] = cfa + uint64_t(r.offset);
+        caller_known |= bit(reg);
+      } else if (load(cfa + uint64_t(r.offset), caller[reg])) {
+        caller_known |= bit(reg);
+      }
+    }
+    caller[kRsp] = cfa;  // by definition of the CFA on x86-64
+    caller_known |= bit(kRsp);
+    int ra = rule->return_address_register;
+    if (!(caller_known & bit(ra)))
+      return end(rule->return_address_undefined ? Unwound::End::kOutermost
+                                                : Unwound::End::kOutOfStack);
+    caller[kRip] = caller[ra];
+    caller_known |= bit(kRip);
+  } else {
+    // No CFI: follow the frame pointer once, as JIT code and -fno-omit-frame-pointer
+    // builds keep it.
+    uint64_t fp = now_[kRbp];
+    if (!(known_ & bit(kRbp)) || !load(fp, caller[kRbp]) || !load(fp + 8, caller[kRip]))
+      return end(Unwound::End::kNoRule);
+    caller[kRsp] = fp + 16;
+    caller_known = bit(kRbp) | bit(kRsp) | bit(kRip);
+    out_.frame_pointer_steps++;
+  }
+  if (caller[kRip] == 0) return end(Unwound::End::kOutermost);
+  // callers live higher up: anything else is garbage
+  if (caller[kRsp] <= now_[kRsp]) return end(Unwound::End::kNoRule);
+  now_ = caller;
+  known_ = caller_known;
+  out_.pcs.push_back(now_[kRip]);
 }
 
 }  // namespace maptrail::symbolize

@@ -42,11 +42,45 @@ const char* end_name(Unwound::End end);
 
 class Unwinder {
  public:
+  static constexpr size_t kMaxFrames = 128;
+
   explicit Unwinder(ModuleCache& modules) : modules_(modules) {}
 
   // `stack` was copied from regs[7] (rsp) upwards.
   Unwound unwind(const model::AddressSpace* layout, const std::array<uint64_t, kUserRegs>& regs,
-                 std::span<const uint8_t> stack, size_t max_frames = 128);
+                 std::span<const uint8_t> stack, size_t max_frames = kMaxFrames);
+
+  // One copied stack unwound a frame at a time, only as far as its reader needs: the text
+  // log shows the caller and two frames after it, often the 2nd to 5th of twenty, and each
+  // frame unwound reads a rule and stack bytes the traced program has evicted from the CPU
+  // caches. `layout`, `stack` and the Unwinder must outlive the walk.
+  class Walk {
+   public:
+    // `pcs` is storage to reuse (its content is dropped).
+    Walk(Unwinder& unwinder, const model::AddressSpace* layout,
+         const std::array<uint64_t, kUserRegs>& regs, std::span<const uint8_t> stack,
+         std::vector<uint64_t> pcs = {});
+    // Unwinds until `frames` pcs are known or the stack ends there; at kMaxFrames it ends
+    // (kDepth).
+    void walk_to(size_t frames);
+    bool ended() const { return ended_; }
+    // So far; `end` holds only once ended().
+    const Unwound& result() const { return out_; }
+    Unwound& result() { return out_; }
+
+   private:
+    bool load(uint64_t addr, uint64_t& value);
+    void step();  // one more pc, or ended_
+
+    Unwinder& unwinder_;
+    const model::AddressSpace* layout_;
+    std::span<const uint8_t> stack_;
+    uint64_t stack_lo_, stack_hi_;
+    std::array<uint64_t, kUserRegs> now_;
+    uint32_t known_;
+    bool ended_ = false;
+    Unwound out_;
+  };
 
   size_t cached_rules() const { return rules_.size(); }
   // Return addresses answered from the per-address cache / looked up in the model and CFI.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/mman.h>
 #include <linux/userfaultfd.h>
+#include <alloca.h>
 #include <asm/prctl.h>
 #include <poll.h>
 #include <sched.h>
@@ -889,6 +890,7 @@ struct ThreadOnGivenStack {
   uint64_t fsbase = 0;
   uint64_t local = 0;  // an address in the thread function's frame
   void* mapped = MAP_FAILED;
+  size_t depth = 0;  // bytes of stack the thread takes before its mmap
 
   bool start() {
     area = static_cast<char*>(
@@ -911,6 +913,10 @@ struct ThreadOnGivenStack {
           t->tid = current_tid();
           syscall(SYS_arch_prctl, ARCH_GET_FS, &t->fsbase);
           while (!t->go) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          if (t->depth) {  // deep in its stack, as a JVM thread loading classes is
+            auto* below = static_cast<volatile char*>(alloca(t->depth));
+            for (size_t i = 0; i < t->depth; i += 512) below[i] = 1;  // present, for the copy
+          }
           t->mapped = mmap(nullptr, 7 * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
           return nullptr;
         },
@@ -962,6 +968,7 @@ TEST_F(SyscallEvents, AnOlderThreadsCopyStopsAtItsDescriptorInsideTheStacksMappi
   ASSERT_NE(e, nullptr) << "mapped " << t.mapped;
   ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
   EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "no stack top was known";
+  EXPECT_FALSE(e->flags & MT_F_STACK_TOP_KNOWN);
   const uint64_t sp = e->user_regs[7];
   ASSERT_GT(sp, uintptr_t(t.area));
   ASSERT_GT(t.fsbase, sp) << "glibc keeps the descriptor at the top of a given stack";
@@ -983,6 +990,7 @@ TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
   ASSERT_NE(e, nullptr) << "mapped " << t.mapped;
   ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
   EXPECT_TRUE(e->flags & MT_F_STACK_TRIMMED) << "the top was known from the thread's first call";
+  EXPECT_TRUE(e->flags & MT_F_STACK_TOP_KNOWN);
   const uint64_t sp = e->user_regs[7];
   const uint64_t copy_end = sp + e->user_stack.size();
   ASSERT_GT(t.fsbase, sp);
@@ -990,6 +998,21 @@ TEST_F(SyscallEvents, ANewThreadsCopiesStopAtTheStackPointerCloneGaveIt) {
   EXPECT_LT(copy_end, t.fsbase) << "the copy stops below the static TLS";
   EXPECT_LE(copy_end, t.local + 1024) << "and not far above the thread's first frames";
   expect_unwind_reaches_the_threads_start(*e);
+}
+
+// A thread deeper than a copy can hold: the copy is --stack-size long, not cut at the top,
+// and says the top was known (user space need not unwind it to its end to learn the top).
+TEST_F(SyscallEvents, ADeepThreadsCopyIsFullLengthWithItsTopKnown) {
+  ThreadOnGivenStack t;
+  t.depth = 9 * 1024;
+  ASSERT_TRUE(t.start());
+  const Event* e = finish_and_find_its_mmap(*session_, t);
+  ASSERT_NE(e, nullptr) << "mapped " << t.mapped;
+  ASSERT_TRUE(e->flags & MT_F_STACK_COPY) << "flags " << e->flags;
+  EXPECT_TRUE(e->flags & MT_F_STACK_TOP_KNOWN) << "flags " << e->flags;
+  EXPECT_FALSE(e->flags & MT_F_STACK_TRIMMED) << "the top lies beyond a full copy";
+  EXPECT_EQ(e->user_stack.size(), 8192u);
+  EXPECT_LT(e->user_regs[7] + 8192, t.local) << "the thread function's frame is not in the copy";
 }
 
 // A child that maps and unmaps `length` bytes `calls` times once a byte comes on *gate

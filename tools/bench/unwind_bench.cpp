@@ -5,7 +5,8 @@
 //   warm: one Symbolizer for the whole run (the steady state of a trace)
 //   cold: a new Symbolizer per event (the first event of a process in a fresh maptrail:
 //         every ELF opened, every rule and symbol looked up)
-//   shown: only the frames the text log names (up to the caller and two after it)
+//   shown: only the frames the text log names (up to the caller and two after it), unwound
+//          no further than those
 //   evicted: warm tables, cold CPU caches; new process: warm tables, new addresses
 //   first symbol: a big module opened and one address named (its symbol table read and
 //     sorted), as on the first frame a new maptrail meets in libjvm.so
@@ -59,7 +60,8 @@ const Recorded& recorded() {
     r.layout.assign(*maptrail::procfs::read_maps(getpid()));
     for (auto& s : stacks) {
       maptrail::event::Event e;
-      e.flags = MT_F_STACK_COPY;
+      // Cut at the thread's stack top, as a traced thread's copies are once it is known.
+      e.flags = MT_F_STACK_COPY | MT_F_STACK_TRIMMED;
       e.user_regs = s.regs;
       e.user_stack = std::move(s.stack);
       r.events.push_back(std::move(e));

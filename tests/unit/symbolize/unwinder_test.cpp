@@ -10,6 +10,7 @@
 
 #include "own_stack.h"
 #include "procfs/maps.h"
+#include "symbolize/stack.h"
 #include "symbolize/symbolizer.h"
 
 namespace maptrail_unwind_test {
@@ -183,6 +184,99 @@ TEST(Unwinder, TheCacheOfReturnAddressesFollowsTheLayout) {
   auto after = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
   EXPECT_EQ(after.pcs.size(), 1u);
   EXPECT_EQ(after.end, Unwound::End::kNoModule);
+}
+
+TEST(UnwinderWalk, StepsOnlyAsFarAsAskedAndThenEndsAsTheWholeUnwind) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto whole = symbols.unwinder().unwind(&layout, captured.regs, captured.stack);
+  ASSERT_EQ(whole.end, Unwound::End::kOutermost);
+  ASSERT_GT(whole.pcs.size(), 5u);
+  Unwinder::Walk walk(symbols.unwinder(), &layout, captured.regs, captured.stack,
+                      std::vector<uint64_t>(40, 7));
+  walk.walk_to(3);
+  EXPECT_EQ(walk.result().pcs, std::vector<uint64_t>(whole.pcs.begin(), whole.pcs.begin() + 3))
+      << "the reused storage's old content is gone";
+  EXPECT_FALSE(walk.ended());
+  walk.walk_to(2);
+  EXPECT_EQ(walk.result().pcs.size(), 3u) << "never back";
+  walk.walk_to(Unwinder::kMaxFrames);
+  EXPECT_TRUE(walk.ended());
+  EXPECT_EQ(walk.result().pcs, whole.pcs);
+  EXPECT_EQ(walk.result().end, whole.end);
+  EXPECT_EQ(walk.result().used_top, whole.used_top);
+}
+
+TEST(UnwinderWalk, EndsAtTheDepthLimit) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  auto capped = symbols.unwinder().unwind(&layout, captured.regs, captured.stack, 2);
+  EXPECT_EQ(capped.pcs.size(), 2u);
+  EXPECT_EQ(capped.end, Unwound::End::kDepth);
+}
+
+// The text log's frames of a copy cut at the thread's known top: unwound only that far, with
+// the caller and frames of the whole unwind. A copy made while the top was unknown is
+// unwound whole: its end is where the thread's stack top is learned.
+TEST(UnwinderWalk, ACopyCutAtTheKnownTopIsUnwoundOnlyToTheFramesShown) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  event::Event e;
+  e.kind = event::Kind::kSyscall;
+  e.flags = MT_F_STACK_COPY | MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN;
+  e.user_regs = captured.regs;
+  e.user_stack = captured.stack;
+  Stack full, shown;
+  resolve_stack(e, &layout, symbols, full);
+  ASSERT_EQ(full.end, Unwound::End::kOutermost);
+  uint64_t lookups = symbols.unwinder().place_hits() + symbols.unwinder().place_misses();
+  resolve_stack(e, &layout, symbols, shown, 3);
+  uint64_t walked = symbols.unwinder().place_hits() + symbols.unwinder().place_misses() - lookups;
+  EXPECT_EQ(shown.caller, full.caller);
+  ASSERT_GE(shown.frames.size(), size_t(shown.caller) + 3);
+  for (size_t i = 0; i < shown.frames.size(); i++) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(shown.frames[i].addr, full.frames[i].addr);
+    EXPECT_EQ(shown.frames[i].to_string(), full.frames[i].to_string());
+  }
+  EXPECT_LT(shown.pcs.size(), full.pcs.size());
+  EXPECT_LT(walked, full.pcs.size()) << "the frames past the shown ones are not unwound";
+  EXPECT_EQ(shown.end, std::nullopt) << "the unwind did not reach the end";
+  EXPECT_EQ(stack_top_hint(e, shown), std::nullopt);
+
+  // A deep stack's copy ends at --stack-size below a known top: unwound as little.
+  e.flags = MT_F_STACK_COPY | MT_F_STACK_TOP_KNOWN;
+  Stack deep;
+  resolve_stack(e, &layout, symbols, deep, 3);
+  EXPECT_EQ(deep.pcs, shown.pcs);
+  EXPECT_EQ(deep.end, std::nullopt);
+
+  e.flags = MT_F_STACK_COPY;
+  Stack uncut;
+  resolve_stack(e, &layout, symbols, uncut, 3);
+  EXPECT_EQ(uncut.end, Unwound::End::kOutermost);
+  EXPECT_EQ(uncut.pcs, full.pcs);
+  EXPECT_EQ(stack_top_hint(e, uncut), full.used_top);
+  EXPECT_EQ(uncut.frames.size(), shown.frames.size());
+}
+
+// A cut that proved too short is still seen when it is among the frames shown.
+TEST(UnwinderWalk, ACutTooShortForTheFramesShownIsForgotten) {
+  auto captured = maptrail_unwind_test::level0(8192);
+  auto layout = own_layout();
+  Symbolizer symbols;
+  event::Event e;
+  e.kind = event::Kind::kSyscall;
+  e.flags = MT_F_STACK_COPY | MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN;
+  e.user_regs = captured.regs;
+  e.user_stack.assign(captured.stack.begin(), captured.stack.begin() + 16);
+  Stack shown;
+  resolve_stack(e, &layout, symbols, shown, 3);
+  EXPECT_EQ(shown.end, Unwound::End::kOutOfStack);
+  EXPECT_EQ(stack_top_hint(e, shown), 0u);
 }
 
 }  // namespace
