@@ -186,6 +186,16 @@ TEST(Unwinder, TheCacheOfReturnAddressesFollowsTheLayout) {
   EXPECT_EQ(after.end, Unwound::End::kNoModule);
 }
 
+// A syscall event carrying `captured` as the BPF program's stack copy.
+event::Event syscall_with_copy(const testing::OwnStack& captured, uint32_t flags) {
+  event::Event e;
+  e.kind = event::Kind::kSyscall;
+  e.flags = MT_F_STACK_COPY | flags;
+  e.user_regs = captured.regs;
+  e.user_stack = captured.stack;
+  return e;
+}
+
 TEST(UnwinderWalk, StepsOnlyAsFarAsAskedAndThenEndsAsTheWholeUnwind) {
   auto captured = maptrail_unwind_test::level0(8192);
   auto layout = own_layout();
@@ -224,11 +234,7 @@ TEST(UnwinderWalk, ACopyCutAtTheKnownTopIsUnwoundOnlyToTheFramesShown) {
   auto captured = maptrail_unwind_test::level0(8192);
   auto layout = own_layout();
   Symbolizer symbols;
-  event::Event e;
-  e.kind = event::Kind::kSyscall;
-  e.flags = MT_F_STACK_COPY | MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN;
-  e.user_regs = captured.regs;
-  e.user_stack = captured.stack;
+  auto e = syscall_with_copy(captured, MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN);
   Stack full, shown;
   resolve_stack(e, &layout, symbols, full);
   ASSERT_EQ(full.end, Unwound::End::kOutermost);
@@ -268,11 +274,8 @@ TEST(UnwinderWalk, ACutTooShortForTheFramesShownIsForgotten) {
   auto captured = maptrail_unwind_test::level0(8192);
   auto layout = own_layout();
   Symbolizer symbols;
-  event::Event e;
-  e.kind = event::Kind::kSyscall;
-  e.flags = MT_F_STACK_COPY | MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN;
-  e.user_regs = captured.regs;
-  e.user_stack.assign(captured.stack.begin(), captured.stack.begin() + 16);
+  captured.stack.resize(16);
+  auto e = syscall_with_copy(captured, MT_F_STACK_TRIMMED | MT_F_STACK_TOP_KNOWN);
   Stack shown;
   resolve_stack(e, &layout, symbols, shown, 3);
   EXPECT_EQ(shown.end, Unwound::End::kOutOfStack);
