@@ -21,7 +21,7 @@ struct Stack {
   // nothing when it stopped at the last frame its reader needed (see resolve_stack).
   std::optional<Unwound::End> end;
   uint64_t used_top = 0;      // copied stacks: the end of the bytes the unwind needed
-  std::vector<uint64_t> pcs;  // the return addresses unwound: storage reused between events
+  std::vector<uint64_t> pcs;  // the frames' addresses: storage reused between events
 };
 
 // What the kernel should cut this thread's next stack copies at: the top of the stack after
