@@ -54,13 +54,25 @@ WORKLOADS = {
 }
 VARIANTS = {"dwarf": [], "fp": ["--stack", "fp"], "none": ["--stack", "none"], "attached": None}
 # "<variant>-kernel": maptrail is stopped (SIGSTOP) while each start runs and continued in the
-# gap after it, so the ratio holds only what the BPF programs cost the traced program.
+# gap after it, so the ratio holds only what the BPF programs cost the traced program. Its
+# ring buffer is sized by kernel_ring_args so that a sample's records never pass the
+# wake-up threshold while nobody reads them.
 # "<variant>-first": a new maptrail for every pair, so the traced start is the first run of
 # the program it sees: what its first reading of the program's libraries (symbol tables,
 # unwind tables) costs a start that runs beside it.
 for _name in ("dwarf", "fp", "none"):
     VARIANTS[_name + "-kernel"] = VARIANTS[_name]
     VARIANTS[_name + "-first"] = VARIANTS[_name]
+
+
+def kernel_ring_args(run_length):
+    """Ring buffer options for a "-kernel" session: 16 MiB per start of the run, rounded up to
+    a power of two. With maptrail stopped, every record submitted past an eighth of the ring
+    forces a wake-up (an interrupt in the traced thread) and past half of it the stack copies
+    are cut: a JVM start writes ~1.5 MB, so ten of them back to back on the default 16 MiB
+    ring measured those interrupts, not the programs."""
+    size = 16 << (max(1, run_length) - 1).bit_length()
+    return ["--ringbuf-size", f"{size}M"]
 
 
 class Driver:
@@ -143,7 +155,9 @@ def session(args, variant, timed, maptrail, tmp):
             idle = subprocess.Popen(["sleep", "100000"])
             tracer = Tracer(maptrail, [], idle.pid, os.path.join(tmp, "log"))
         elif not variant.endswith("-first"):
-            tracer = Tracer(maptrail, VARIANTS[variant], traced.pid, os.path.join(tmp, "log"))
+            ring = kernel_ring_args(args.run_length) if variant.endswith("-kernel") else []
+            tracer = Tracer(maptrail, VARIANTS[variant] + ring, traced.pid,
+                            os.path.join(tmp, "log"))
         gap = args.gap_ms / 1000
         frozen = variant.endswith("-kernel")
         if variant.endswith("-first"):
