@@ -29,6 +29,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/maptrail-filter.XXXXXX")
 idle= tracer=
 . "$repo/tools/bench/lib/bpf_stats.sh"
 . "$repo/tools/bench/lib/tracer_ready.sh"
+. "$repo/tools/bench/lib/median.sh"
 cleanup() {
   [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null
   [[ -n $idle ]] && kill "$idle" 2>/dev/null && wait "$idle" 2>/dev/null
@@ -76,8 +77,7 @@ for ((i = 0; i < rounds; i++)); do
   "$tmp/loop" "$calls" >>"$tmp/attached"
   detach
 done
-median() { sort -n "$1" | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-none=$(median "$tmp/none") attached=$(median "$tmp/attached")
+none=$(median <"$tmp/none") attached=$(median <"$tmp/attached")
 echo "| untraced getppid() | ns per call (median of $rounds alternated rounds of $calls calls) |"
 echo "|---|---:|"
 echo "| nothing attached | $none |"

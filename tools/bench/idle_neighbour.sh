@@ -26,6 +26,7 @@ while (($#)); do
     *) echo "$prog: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+. "$repo/tools/bench/lib/median.sh"
 timed=$build/tests/workloads/timed
 [[ -x $timed ]] || { echo "$prog: $timed is missing: build first (tools/setup.sh)" >&2; exit 2; }
 read -r -a workload <<<"$command"
@@ -63,7 +64,6 @@ for ((i = 1; i <= rounds; i++)); do
   ratios+=("$ratio")
   printf '%5d  %8s  %9s  %5s\n' "$i" "$alone" "$beside" "$ratio"
 done
-printf '%s\n' "${ratios[@]}" | sort -n |
-  awk '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2;
-        printf "median ratio beside a SCHED_IDLE loop: %.3fx (min %.3f, max %.3f, %d rounds)\n",
-               m, r[1], r[NR], NR }'
+sorted=$(printf '%s\n' "${ratios[@]}" | sort -n)
+printf 'median ratio beside a SCHED_IDLE loop: %.3fx (min %s, max %s, %d rounds)\n' \
+  "$(median <<<"$sorted")" "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")" "${#ratios[@]}"
