@@ -120,6 +120,7 @@ json event_json(const EventView& view, const TraceClock& clock) {
       if (view.stack.end) j["stack_end"] = symbolize::end_name(*view.stack.end);
       if (e.flags & MT_F_STACK_COPY) {
         j["stack_bytes"] = e.user_stack.size();
+        j["stack_top_known"] = bool(e.flags & MT_F_STACK_TOP_KNOWN);
         j["stack_trimmed"] = bool(e.flags & MT_F_STACK_TRIMMED);
         j["stack_shortened"] = bool(e.flags & MT_F_STACK_SHORTENED);
       }

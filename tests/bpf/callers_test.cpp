@@ -226,8 +226,9 @@ TEST_F(Callers, AProcessThatExitedAtOnceStillGetsNamedFrames) {
   EXPECT_EQ(found, 1);
 }
 
-// Once a thread's stack was unwound to its first frame, the kernel copies only the bytes
-// below that point (stack_trimmed), and those shorter copies still unwind completely.
+// The kernel learns a thread's stack top when the thread is created (or execs) while traced,
+// and copies only the bytes below it (stack_top_known, stack_trimmed); those shorter copies
+// still unwind completely.
 TEST_F(Callers, CopiesStopAtTheThreadsKnownStackTop) {
   std::string log = path("storm.json");
   Subprocess trace({MAPTRAIL_BIN, "trace", "--json", "-o", log, "--",
@@ -237,7 +238,7 @@ TEST_F(Callers, CopiesStopAtTheThreadsKnownStackTop) {
   ASSERT_EQ(trace.wait(), 0) << trace.err();
   std::set<uint64_t> tids;
   int copies = 0, trimmed = 0, trimmed_complete = 0, others = 0, others_complete = 0;
-  int without_loop_frame = 0;
+  int without_loop_frame = 0, top_known = 0, trimmed_top_unknown = 0;
   uint64_t trimmed_bytes = 0;
   std::istringstream in(slurp(log));
   for (std::string line; std::getline(in, line);) {
@@ -255,7 +256,10 @@ TEST_F(Callers, CopiesStopAtTheThreadsKnownStackTop) {
     if (e.value("stack_shortened", false)) continue;
     if (!has_frame(e, "storm_loop") && !without_loop_frame++)
       ADD_FAILURE() << "no storm_loop: " << line;
+    if (e.value("stack_top_known", false)) top_known++;
     if (e.value("stack_trimmed", false)) {
+      if (!e.value("stack_top_known", false) && !trimmed_top_unknown++)
+        ADD_FAILURE() << "cut at a stack top not said to be known: " << line;
       trimmed++;
       trimmed_bytes += e["stack_bytes"].get<uint64_t>();
       if (complete) trimmed_complete++;
@@ -265,14 +269,17 @@ TEST_F(Callers, CopiesStopAtTheThreadsKnownStackTop) {
     }
   }
   fmt::print(
-      "storm-nofp: {} stack copies from {} threads, {} cut at the thread's stack top "
+      "storm-nofp: {} stack copies from {} threads, {} with the stack top known, {} cut there "
       "({} bytes on average), {} of those complete\n",
-      copies, tids.size(), trimmed, trimmed ? trimmed_bytes / trimmed : 0, trimmed_complete);
+      copies, tids.size(), top_known, trimmed, trimmed ? trimmed_bytes / trimmed : 0,
+      trimmed_complete);
   ASSERT_EQ(tids.size(), 2u);
   ASSERT_GE(copies, 4 * 40000);
   EXPECT_EQ(without_loop_frame, 0) << "every uncut copy unwinds to storm_loop";
-  // The first copies of each thread are made before user space unwound one: those are whole.
-  EXPECT_GE(trimmed * 2, trimmed + others) << "most copies are cut at the known stack top";
+  // Both threads were created while traced: the kernel knew each one's top from its first
+  // call, and storm's frames are far shallower than --stack-size.
+  EXPECT_EQ(top_known, trimmed + others) << "every copy of a thread created while traced";
+  EXPECT_EQ(trimmed, top_known) << "every copy is cut at the known stack top";
   EXPECT_EQ(trimmed_complete, trimmed) << "a cut copy still reaches the thread's first frame";
   EXPECT_EQ(others_complete, others);
   EXPECT_LT(trimmed_bytes / std::max(trimmed, 1), uint64_t(2048))
