@@ -169,7 +169,9 @@ class Daemon {
               {"repairs", c.repairs},
               {"windows_already_read", c.windows_already_read},
               {"seeds", c.seeds},
-              {"resyncs", c.resyncs}};
+              {"resyncs", c.resyncs},
+              {"repair_failures", c.repair_failures},
+              {"decode_errors", tracer_.decode_errors()}};
     }
     if (op == "report") {
       // Stacks of every traced process, whoever owns them: the daemon's owner only.

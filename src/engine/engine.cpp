@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 namespace maptrail::engine {
 
 namespace {
@@ -307,7 +309,11 @@ Result<void> Engine::resync(uint64_t mm, pid_t pid) {
   auto it = spaces_.find(mm);
   Space& space = it != spaces_.end() ? it->second : new_space(mm);
   space.owner = pid;
-  space.assign_read(std::move(*maps), began_ns);
+  // Never the case for a read of the kernel (procfs::append_newer), but a space left as it
+  // was must not pass for one read again.
+  if (!space.assign_read(std::move(*maps), began_ns))
+    return Error{EINVAL,
+                 fmt::format("the maps of process {} overlap; its model was not replaced", pid)};
   reconcile_provenance(space, true);
   space.changes++;
   counters_.resyncs++;
@@ -505,7 +511,7 @@ void Engine::apply(const event::Event& e, std::shared_ptr<const model::CallSite>
     case Kind::kLost:
       // Some change of some space is missing: read every space again.
       for (auto& [mm, space] : spaces_)
-        if (space.owner) (void)resync(mm, space.owner);
+        if (space.owner && !resync(mm, space.owner)) counters_.repair_failures++;
       return;
     case Kind::kThread:
       return;

@@ -131,9 +131,23 @@ Result<std::vector<model::Vma>> read_maps(pid_t pid) {
   std::string path = fmt::format("/proc/{}/maps", pid);
   auto text = read_text_file(path);
   if (!text) return proc_access_error(pid, path, text.error().err);
-  auto vmas = parse_maps(*text);
-  if (!vmas) return Error{0, fmt::format("{}: {}", path, vmas.error().message)};
+  auto lines = parse_maps(*text);
+  if (!lines) return Error{0, fmt::format("{}: {}", path, lines.error().message)};
+  std::vector<model::Vma> vmas;
+  vmas.reserve(lines->size());
+  for (auto& vma : *lines) append_newer(vmas, std::move(vma));
   return vmas;
+}
+
+void append_newer(std::vector<model::Vma>& read, model::Vma vma) {
+  while (!read.empty() && read.back().end > vma.start) {
+    if (read.back().start < vma.start) {
+      read.back().end = vma.start;
+      break;
+    }
+    read.pop_back();
+  }
+  read.push_back(std::move(vma));
 }
 
 }  // namespace maptrail::procfs

@@ -139,19 +139,9 @@ Result<std::vector<model::Vma>> MapsQuery::range(uint64_t lo, uint64_t hi) {
     if (!next) return next.error();
     if (!next->has_value() || (*next)->start >= hi) break;
     if ((*next)->end <= addr) break;  // cannot happen; guards against looping forever
-    model::Vma& vma = **next;
-    // The VMA before ended at addr: one starting below that changed since it was read (a
-    // merge, or the later part of a split). What is read last is newer: it replaces what it
-    // overlaps, and a VMA it cuts into keeps its part below, as a split leaves it.
-    while (!found.empty() && found.back().end > vma.start) {
-      if (found.back().start < vma.start) {
-        found.back().end = vma.start;
-        break;
-      }
-      found.pop_back();
-    }
-    addr = vma.end;
-    found.push_back(std::move(vma));
+    // The VMA before ended at addr: one starting below it changed since it was read.
+    addr = (*next)->end;
+    append_newer(found, std::move(**next));
   }
 
   if (auto gate = system_gate_vma(); gate && gate->intersects(lo, hi)) {

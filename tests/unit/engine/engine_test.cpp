@@ -783,6 +783,36 @@ TEST(EngineRepair, LossResyncsEverySpace) {
   EXPECT_EQ(spans(engine.find(kChildMm)), (Spans{{kBase + 32 * P, kBase + 33 * P}}));
 }
 
+// A whole-space read the model cannot take (overlapping VMAs; procfs::read_maps never gives
+// one) is a failure, counted: the space must not be marked as read, or records of calls
+// before the read would be skipped over a model that never saw their changes.
+TEST(EngineRepair, AResyncWhoseReadOverlapsFailsAndIsCounted) {
+  FakeKernel kernel;
+  Engine engine(&kernel);
+  seed_three(engine);
+  auto before = spans(engine.find(kMm));
+  kernel.now = {proc_anon(kBase, kBase + 4 * P), proc_anon(kBase + 2 * P, kBase + 6 * P)};
+  kernel.clock_ns = 5000;
+  auto resynced = engine.resync(kMm, kPid);
+  ASSERT_FALSE(resynced.ok());
+  EXPECT_NE(resynced.error().message.find("overlap"), std::string::npos)
+      << resynced.error().message;
+  EXPECT_EQ(spans(engine.find(kMm)), before);
+
+  event::Event lost;
+  lost.kind = Kind::kLost;
+  lost.lost_total = 1;
+  engine.apply(lost);
+  EXPECT_EQ(engine.counters().repair_failures, 1u);
+  EXPECT_EQ(engine.counters().resyncs, 0u);
+
+  event::Event older = call(Syscall::kMprotect, {{kBase + 8 * P, kBase + 10 * P}},
+                            {anon(kBase + 8 * P, kBase + 10 * P, kRo)});
+  older.exit_ns = 4000;  // before the failed reads began: applied, not taken as read
+  engine.apply(older);
+  EXPECT_EQ(engine.counters().windows_already_read, 0u);
+}
+
 TEST(EngineRepair, ForkLeavesOutDontforkAreas) {
   FakeKernel kernel;
   Engine engine(&kernel);
