@@ -98,7 +98,8 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
   Tracer::Batch& in = tracer->incoming_;
   // Past half the backlog, records are kept without their stack copies (see poll()).
-  size_t held = tracer->backlog_bytes_.load(std::memory_order_relaxed) + in.bytes;
+  size_t held =
+      tracer->backlog_bytes_.load(std::memory_order_relaxed) + tracer->parked_bytes_ + in.bytes;
   if (in.size == in.events.size()) in.events.emplace_back();
   event::Event& e = in.events[in.size];
   auto decoded = event::decode(
@@ -116,28 +117,47 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   size_t cost = backlog_cost(e);
   in.size++;
   in.bytes += cost;
-  if (in.size >= Tracer::kBatch) tracer->publish();
+  if (in.size >= Tracer::kBatch) tracer->publish(false);
   // Full: the rest stays in the ring buffer (and what does not fit there is counted lost).
   if (held + cost >= tracer->max_backlog_bytes_) return -EAGAIN;
   return 0;
 }
 
-void Tracer::publish() {
-  if (incoming_.size == 0) return;
-  std::lock_guard lock(mutex_);
-  backlog_bytes_ += incoming_.bytes;
-  backlog_events_ += incoming_.size;
-  backlog_.push_back(std::move(incoming_));
+bool Tracer::publish(bool wait) {
+  if (incoming_.size == 0 && parked_.empty()) return false;
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    if (incoming_.size) {
+      parked_bytes_ += incoming_.bytes;
+      parked_.push_back(std::move(incoming_));
+      incoming_ = Batch{};
+    }
+    return false;
+  }
+  auto hand_over = [&](Batch&& batch) {
+    backlog_bytes_ += batch.bytes;
+    backlog_events_ += batch.size;
+    backlog_.push_back(std::move(batch));
+  };
+  for (Batch& batch : parked_) hand_over(std::move(batch));
+  parked_.clear();
+  parked_bytes_ = 0;
+  if (incoming_.size) {
+    hand_over(std::move(incoming_));
+    if (spare_.empty()) {
+      incoming_ = Batch{};
+    } else {
+      incoming_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    incoming_.size = incoming_.bytes = 0;
+  }
   // The consumer is falling behind: it competes at its own priority until it catches up.
   if (backlog_bytes_ > consumer_raise_bytes_ && consumer_priority_.lowered())
     consumer_priority_.raise();
-  if (spare_.empty()) {
-    incoming_ = Batch{};
-  } else {
-    incoming_ = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  incoming_.size = incoming_.bytes = 0;
+  return true;
 }
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -162,12 +182,8 @@ void Tracer::sync() {
 void Tracer::read_ring() {
   int wait_ms = 20;
   while (!stop_) {
-    bool full;
-    {
-      std::lock_guard lock(mutex_);
-      full = backlog_bytes_ >= max_backlog_bytes_;
-    }
-    if (full) {  // the handler is behind: let the kernel hold (or count) what comes
+    if (backlog_bytes_.load(std::memory_order_relaxed) + parked_bytes_ >=
+        max_backlog_bytes_) {  // the handler is behind: let the kernel hold (or count) what comes
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
@@ -178,7 +194,7 @@ void Tracer::read_ring() {
     // idle_poll_ms when none came (an idle daemon must not wake 50 times a second; a burst
     // still wakes the reader at once, at an eighth of the ring).
     int rc = ring_buffer__poll(impl_->ring.get(), wait_ms);
-    publish();
+    bool handed_over = publish(false);
     uint64_t requested = sync_requested_.load();
     if (requested) {
       uint64_t count;
@@ -187,9 +203,10 @@ void Tracer::read_ring() {
     }
     if (rc >= 0) {
       int more = ring_buffer__consume(impl_->ring.get());
-      publish();
       rc = more < 0 ? more : rc + more;
     }
+    // A sync waits for everything read so far: then the reader waits for the lock too.
+    handed_over |= publish(requested != 0);
     if (requested) {
       std::lock_guard lock(mutex_);
       if (requested > sync_done_) {
@@ -198,7 +215,8 @@ void Tracer::read_ring() {
       }
     }
     wait_ms = rc > 0 || rc == -EAGAIN ? 20 : std::min(idle_poll_ms_, wait_ms * 2);
-    if (rc > 0 || rc == -EAGAIN) {
+    if (!parked_.empty()) wait_ms = 1;  // hand them over soon, records or not
+    if (handed_over || rc == -EAGAIN) {
       uint64_t one = 1;
       if (write(wake_fd_, &one, sizeof(one)) < 0) {
       }  // EAGAIN: the counter is already non-zero, the consumer is awake
@@ -212,10 +230,15 @@ void Tracer::read_ring() {
 
 bool Tracer::take(event::Event& out) {
   if (ready_at_ == ready_.size) {
+    Batch retired;  // freed after the lock is released: the reader must not wait for that
     std::lock_guard lock(mutex_);
     if (backlog_.empty()) return false;
-    if (!ready_.events.empty() && spare_.size() < kSpareBatches)
-      spare_.push_back(std::move(ready_));
+    if (!ready_.events.empty()) {
+      if (spare_.size() < kSpareBatches)
+        spare_.push_back(std::move(ready_));
+      else
+        retired = std::move(ready_);
+    }
     ready_ = std::move(backlog_.front());
     backlog_.pop_front();
     ready_at_ = 0;
