@@ -123,8 +123,8 @@ int on_ring_record(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-bool Tracer::publish(bool wait) {
-  if (incoming_.size == 0 && parked_.empty()) return false;
+void Tracer::publish(bool wait) {
+  if (incoming_.size == 0 && parked_.empty()) return;
   std::unique_lock lock(mutex_, std::defer_lock);
   if (wait) {
     lock.lock();
@@ -134,8 +134,9 @@ bool Tracer::publish(bool wait) {
       parked_.push_back(std::move(incoming_));
       incoming_ = Batch{};
     }
-    return false;
+    return;
   }
+  handed_over_ = true;
   auto hand_over = [&](Batch&& batch) {
     backlog_bytes_ += batch.bytes;
     backlog_events_ += batch.size;
@@ -157,7 +158,6 @@ bool Tracer::publish(bool wait) {
   // The consumer is falling behind: it competes at its own priority until it catches up.
   if (backlog_bytes_ > consumer_raise_bytes_ && consumer_priority_.lowered())
     consumer_priority_.raise();
-  return true;
 }
 
 Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -194,7 +194,7 @@ void Tracer::read_ring() {
     // idle_poll_ms when none came (an idle daemon must not wake 50 times a second; a burst
     // still wakes the reader at once, at an eighth of the ring).
     int rc = ring_buffer__poll(impl_->ring.get(), wait_ms);
-    bool handed_over = publish(false);
+    publish(false);
     uint64_t requested = sync_requested_.load();
     if (requested) {
       uint64_t count;
@@ -206,7 +206,7 @@ void Tracer::read_ring() {
       rc = more < 0 ? more : rc + more;
     }
     // A sync waits for everything read so far: then the reader waits for the lock too.
-    handed_over |= publish(requested != 0);
+    publish(requested != 0);
     if (requested) {
       std::lock_guard lock(mutex_);
       if (requested > sync_done_) {
@@ -216,7 +216,8 @@ void Tracer::read_ring() {
     }
     wait_ms = rc > 0 || rc == -EAGAIN ? 20 : std::min(idle_poll_ms_, wait_ms * 2);
     if (!parked_.empty()) wait_ms = 1;  // hand them over soon, records or not
-    if (handed_over || rc == -EAGAIN) {
+    if (handed_over_ || rc == -EAGAIN) {
+      handed_over_ = false;
       uint64_t one = 1;
       if (write(wake_fd_, &one, sizeof(one)) < 0) {
       }  // EAGAIN: the counter is already non-zero, the consumer is awake

@@ -134,12 +134,13 @@ class Tracer {
   void sync();
 
   static constexpr size_t kBatch = 256;  // events handed between the threads at once
-  // Hands the reader's new events to the backlog; true if it could. Without `wait` the
+  // Hands the reader's new events to the backlog (and sets handed_over_). Without `wait` the
   // reader does not wait for the lock: the consumer may hold it while preempted (as
   // SCHED_IDLE behind a busy workload, for tens of milliseconds), and a reader waiting that
   // long lets the ring buffer fill (84 ms once, and 5,204 records lost, at 450,000 calls/s).
   // What it could not hand over waits in parked_ for the next try.
-  bool publish(bool wait);
+  void publish(bool wait);
+  bool handed_over_ = false;  // since the consumer was last woken (the reader's)
 
   // Events go from the reader to the consumer a batch at a time, and the batches come back
   // with their events' vectors and strings still allocated: the reader decodes into them,
