@@ -21,9 +21,11 @@ daemon's stderr.
 Prints Markdown to stdout. Needs root (BPF).
 """
 import argparse
+import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -108,6 +110,11 @@ def wait_for(path, needle, timeout=20):
     return False
 
 
+def die_with_parent():
+    """In the child before exec: SIGTERM when this script dies, however it dies."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def past_the_limit(args):
     """One run of randmaps under a 64 KiB-ring daemon: (events, lost, resyncs, exact
     checkpoints, checkpoints, the first answer that was not exact)."""
@@ -120,42 +127,55 @@ def past_the_limit(args):
     work = subprocess.Popen([randmaps, "--seed", "5", "--ops", "10000", "--checkpoints",
                              str(checkpoints), "--threads", "2", "--ready"],
                             stdin=subprocess.PIPE, stdout=work_out, stderr=subprocess.DEVNULL,
-                            text=True)
-    if not wait_for(work_out.name, "ready"):
-        raise RuntimeError("randmaps did not start")
-    daemon_err = os.path.join(tmp, "daemon.err")
-    daemon = subprocess.Popen([maptrail, "daemon", "--socket", sock, "--ringbuf-size", "64K",
-                               "-p", str(work.pid)], stderr=open(daemon_err, "w"))
-    if not wait_for(daemon_err, "listening on"):
-        raise RuntimeError("the daemon did not start")
-    work.stdin.write("go\n")
-    work.stdin.flush()
-    exact, first_miss = 0, ""
-    for k in range(1, checkpoints + 1):
-        if not wait_for(work_out.name, "checkpoint %d " % k, 60):
-            raise RuntimeError("randmaps stopped before checkpoint %d" % k)
-        v = subprocess.run([maptrail, "verify", "--socket", sock, str(work.pid)],
-                           capture_output=True, text=True)
-        if v.returncode == 0 and "exact" in v.stdout:
-            exact += 1
-        else:
-            # The table keeps the first lines of the first miss; every miss whole, with what
-            # the daemon said, goes to stderr: misses are rare and are what a diagnosis needs.
-            answer = (v.stdout + v.stderr).strip()
-            with open(daemon_err) as f:
-                said = f.read().strip()
-            print("throughput.py: checkpoint %d not exact (verify exit %d):\n%s\n"
-                  "daemon's stderr so far:\n%s" % (k, v.returncode, answer, said),
-                  file=sys.stderr)
-            if not first_miss:
-                first_miss = "checkpoint %d: verify exit %d: %s" % (
-                    k, v.returncode, " / ".join(answer.splitlines()[:6]))
-        work.stdin.write("next\n")
+                            text=True, preexec_fn=die_with_parent)
+    daemon = None
+    try:
+        if not wait_for(work_out.name, "ready"):
+            raise RuntimeError("randmaps did not start")
+        daemon_err = os.path.join(tmp, "daemon.err")
+        daemon = subprocess.Popen([maptrail, "daemon", "--socket", sock, "--ringbuf-size", "64K",
+                                   "-p", str(work.pid)], stderr=open(daemon_err, "w"),
+                                  preexec_fn=die_with_parent)
+        if not wait_for(daemon_err, "listening on"):
+            raise RuntimeError("the daemon did not start")
+        work.stdin.write("go\n")
         work.stdin.flush()
-    status = ask(sock, {"op": "status"})
-    work.wait(timeout=60)
-    daemon.terminate()
-    daemon.wait(timeout=30)
+        exact, first_miss = 0, ""
+        for k in range(1, checkpoints + 1):
+            if not wait_for(work_out.name, "checkpoint %d " % k, 60):
+                raise RuntimeError("randmaps stopped before checkpoint %d" % k)
+            v = subprocess.run([maptrail, "verify", "--socket", sock, str(work.pid)],
+                               capture_output=True, text=True)
+            if v.returncode == 0 and "exact" in v.stdout:
+                exact += 1
+            else:
+                # The table keeps the first lines of the first miss; every miss whole, with what
+                # the daemon said, goes to stderr: misses are rare and are what a diagnosis needs.
+                answer = (v.stdout + v.stderr).strip()
+                with open(daemon_err) as f:
+                    said = f.read().strip()
+                print("throughput.py: checkpoint %d not exact (verify exit %d):\n%s\n"
+                      "daemon's stderr so far:\n%s" % (k, v.returncode, answer, said),
+                      file=sys.stderr)
+                if not first_miss:
+                    first_miss = "checkpoint %d: verify exit %d: %s" % (
+                        k, v.returncode, " / ".join(answer.splitlines()[:6]))
+            work.stdin.write("next\n")
+            work.stdin.flush()
+        status = ask(sock, {"op": "status"})
+        work.wait(timeout=60)
+    finally:
+        # An interrupted run must not leave a daemon behind: its programs stay attached and
+        # slow every system call on the machine (three left by killed runs once cost an
+        # untraced storm 22%, and every benchmark after them).
+        for p in (daemon, work):
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
     return status["events"], status["lost"], status["resyncs"], exact, checkpoints, first_miss
 
 
@@ -169,7 +189,7 @@ def part2(args, out):
                                  ("a busy loop on every CPU", args.starved_runs, True)):
         if runs <= 0:
             continue
-        hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+        hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"], preexec_fn=die_with_parent)
                 for _ in range(os.cpu_count() or 1)] if starved else []
         try:
             results = [past_the_limit(args) for _ in range(runs)]
