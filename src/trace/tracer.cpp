@@ -182,8 +182,10 @@ void Tracer::sync() {
 void Tracer::read_ring() {
   int wait_ms = 20;
   while (!stop_) {
-    if (backlog_bytes_.load(std::memory_order_relaxed) + parked_bytes_ >=
-        max_backlog_bytes_) {  // the handler is behind: let the kernel hold (or count) what comes
+    // The handler is behind: let the kernel hold (or count) what comes.
+    bool full =
+        backlog_bytes_.load(std::memory_order_relaxed) + parked_bytes_ >= max_backlog_bytes_;
+    if (full) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
