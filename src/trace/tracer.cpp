@@ -1,6 +1,7 @@
 #include "trace/tracer.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -96,6 +97,7 @@ size_t backlog_cost(const event::Event& e) {
 
 int on_ring_record(void* ctx, void* data, size_t size) {
   auto* tracer = static_cast<Tracer*>(ctx);
+  tracer->pass_bytes_ += size;
   Tracer::Batch& in = tracer->incoming_;
   // Past half the backlog, records are kept without their stack copies (see poll()).
   size_t held =
@@ -180,6 +182,8 @@ void Tracer::sync() {
 }
 
 void Tracer::read_ring() {
+  pthread_setname_np(pthread_self(), "maptrail-ring");  // top -H, perf, /proc/PID/task
+  reader_priority_.adopt_current_thread();
   int wait_ms = 20;
   while (!stop_) {
     // The handler is behind: let the kernel hold (or count) what comes.
@@ -207,6 +211,9 @@ void Tracer::read_ring() {
       int more = ring_buffer__consume(impl_->ring.get());
       rc = more < 0 ? more : rc + more;
     }
+    // The kernel had to wake it (or would have): records come faster than it looks.
+    reader_priority_.after_pass(pass_bytes_ >= pressed_bytes_, std::chrono::steady_clock::now());
+    pass_bytes_ = 0;
     // A sync waits for everything read so far: then the reader waits for the lock too.
     publish(requested != 0);
     if (requested) {
@@ -289,7 +296,8 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   uint64_t ring_size = valid_ringbuf_size(options.ringbuf_bytes);
   // Wake the reader only when an eighth of the ring is filled; it also polls on a short
   // timeout, so quiet traces stay live without one wake-up per event.
-  skel->rodata->wakeup_bytes = std::max<uint64_t>(ring_size / 8, 256);
+  uint64_t wakeup_bytes = std::max<uint64_t>(ring_size / 8, 256);
+  skel->rodata->wakeup_bytes = wakeup_bytes;
   skel->rodata->ring_bytes = ring_size;
   if (int err = bpf_map__set_max_entries(skel->maps.events, ring_size))
     return libbpf_error("sizing the ring buffer", -err);
@@ -345,6 +353,7 @@ Result<std::unique_ptr<Tracer>> Tracer::start(const TracerOptions& options) {
   tracer->max_backlog_bytes_ = options.max_backlog_bytes;
   tracer->consumer_yields_ = options.consumer_yields;
   tracer->consumer_raise_bytes_ = options.consumer_raise_bytes;
+  tracer->pressed_bytes_ = wakeup_bytes;
   tracer->reader_ = std::thread([t = tracer.get()] { t->read_ring(); });
   return tracer;
 }

@@ -20,6 +20,7 @@
 
 #include "event/event.h"
 #include "trace/consumer_priority.h"
+#include "trace/reader_priority.h"
 #include "util/result.h"
 
 namespace maptrail::trace {
@@ -93,6 +94,11 @@ class Tracer {
   // and how often a growing backlog gave it back its own policy.
   bool consumer_lowered() const { return consumer_priority_.lowered(); }
   uint64_t consumer_raises() const { return consumer_priority_.raises(); }
+  // The ring reader's thread, whether it runs at a better nice value now (records came
+  // faster than it looked: see ReaderPriority) and how often it was raised.
+  pid_t reader_tid() const { return reader_priority_.tid(); }
+  bool reader_raised() const { return reader_priority_.raised(); }
+  uint64_t reader_raises() const { return reader_priority_.raises(); }
 
   // Readable when decoded events wait in the backlog.
   int epoll_fd() const;
@@ -175,6 +181,9 @@ class Tracer {
   size_t consumer_raise_bytes_ = 0;
   bool consumer_adopted_ = false;
   ConsumerPriority consumer_priority_;
+  ReaderPriority reader_priority_;
+  size_t pass_bytes_ = 0;     // the reader's: bytes of records read in its current pass
+  size_t pressed_bytes_ = 0;  // a pass that reads this much raises the reader
   std::thread reader_;
   event::Event pending_loss_;  // kLost not delivered yet: older records still in the backlog
   struct StackTop {

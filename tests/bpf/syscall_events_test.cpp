@@ -1134,6 +1134,55 @@ TEST_F(SyscallEvents, AConsumerIdleWhileItKeepsUpGetsItsOwnPolicyBackWhenBehind)
   EXPECT_EQ(getpriority(PRIO_PROCESS, self), own_nice) << "its nice value kept throughout";
 }
 
+// The ring reader keeps its nice value while records trickle in, takes a better one when a
+// pass finds at least the wake-up mark (records come faster than it looks), and gives it
+// back after a quiet second.
+TEST_F(SyscallEvents, ARingReaderPressedByABurstIsRaisedAndLoweredWhenQuiet) {
+  constexpr int kCalls = 3000;  // records of ~8 KiB: ~48 MiB, the mark is 2 MiB
+  constexpr size_t kLength = 2 * kPage;
+  int gate = -1;
+  pid_t child = fork_gated_mapper(kCalls, kLength, &gate);
+  ASSERT_GT(child, 0);
+  session_ = std::make_unique<TraceSession>(TraceSession::options_for({child}, 16 << 20),
+                                            TraceSession::Options{});
+  bool started = session_->ok();
+  auto& tracer = session_->tracer();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (started && !tracer.reader_tid() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pid_t reader = tracer.reader_tid();
+  errno = 0;
+  int own_nice = getpriority(PRIO_PROCESS, reader);
+  EXPECT_EQ(errno, 0);
+  EXPECT_FALSE(tracer.reader_raised()) << "nothing read yet";
+
+  EXPECT_EQ(write(gate, "g", 1), 1);
+  close(gate);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(started) << session_->error();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  int handled = 0;
+  auto count = [&](const Event& e) {
+    if (e.kind == event::Kind::kSyscall && e.pid == uint32_t(child)) handled++;
+  };
+  ASSERT_TRUE(tracer.poll(0, count).ok());  // everything the child recorded is read now
+  EXPECT_GE(tracer.reader_raises(), 1u);
+  EXPECT_TRUE(tracer.reader_raised()) << "raised less than a second ago";
+  EXPECT_EQ(getpriority(PRIO_PROCESS, reader),
+            std::max(-20, own_nice - trace::ReaderPriority::kRaiseBy));
+
+  while (handled < 2 * kCalls && std::chrono::steady_clock::now() < deadline)
+    ASSERT_TRUE(tracer.poll(20, count).ok());
+  while (tracer.reader_raised() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(tracer.reader_raised()) << "quiet for a second: its own nice value again";
+  EXPECT_EQ(getpriority(PRIO_PROCESS, reader), own_nice);
+  EXPECT_EQ(handled, 2 * kCalls);
+  EXPECT_EQ(tracer.lost_total(), 0u);
+  EXPECT_EQ(tracer.reader_raises(), 1u) << "one burst, one raise";
+}
+
 TEST_F(SyscallEvents, CallsWhoseSlotIsTakenGoThroughTheCollisionHash) {
   auto options = TraceSession::options_for();
   options.pending_slots = 1;
