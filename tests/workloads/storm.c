@@ -1,12 +1,17 @@
 /* storm — the benchmark workload: a tight mmap/munmap loop.
  *
  * Usage: storm [--iterations N] [--size BYTES] [--touch] [--threads T] [--rate R]
+ *              [--op mmap|mprotect]
  *
  * Each of T threads (default 1) runs N iterations (default 200000) of
  *     mmap(size, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS)
  *     [--touch: write one byte to the first page: one page fault]
  *     munmap
- * with size default 64 KiB. --rate R paces the threads together to about R mapping syscalls
+ * with size default 64 KiB. --op mprotect: each iteration instead flips one page between
+ * PROT_READ|PROT_WRITE and PROT_READ (two mprotect calls), the page a VMA of its own between
+ * two PROT_NONE pages of the thread's, so nothing splits or merges: a mapping call the kernel
+ * does in a fraction of an mmap's time, for offering a tracer more events per second than
+ * mmap/munmap can on the same CPUs. --rate R paces the threads together to about R mapping syscalls
  * per second (each thread R/T, checked every 64 iterations, sleeping when ahead): for
  * finding the highest rate a tracer sustains without loss. Only the loops are timed (CLOCK_MONOTONIC): threads are created
  * and lined up on a barrier first, each thread reads the clock just before and just after
@@ -14,7 +19,7 @@
  * tracer (and of this program) stays outside the measurement.
  *
  * Prints one JSON line to stdout:
- * {"workload":"storm","iterations":N,"threads":T,"size":S,"touch":false,
+ * {"workload":"storm","op":"mmap","iterations":N,"threads":T,"size":S,"touch":false,
  *  "elapsed_ns":E,"ns_per_iter":X,"syscalls":2*N*T}
  * where ns_per_iter = elapsed_ns / N (wall time of one iteration of one thread; with T > 1
  * the threads run concurrently, so this is not divided by T).
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "workload_util.h"
 
@@ -39,12 +45,21 @@ static uint64_t size = 64 * 1024;
 static bool touch = false;
 static unsigned threads = 1;
 static uint64_t rate = 0; /* mapping syscalls per second over all threads; 0: as fast as possible */
+static bool flip_protection = false; /* --op mprotect */
 
 static pthread_barrier_t start_line;
+
+static size_t page_size(void) {
+    static size_t size;
+    if (size == 0)
+        size = (size_t)sysconf(_SC_PAGESIZE);
+    return size;
+}
 
 struct loop_times {
     uint64_t start_ns;
     uint64_t end_ns;
+    char *guarded_page; /* --op mprotect: the page flipped, between two PROT_NONE pages */
 };
 
 static void die(const char *what) {
@@ -85,13 +100,36 @@ __attribute__((noinline)) static void storm_loop(void) {
     }
 }
 
+__attribute__((noinline)) static void flip_loop(char *page) {
+    uint64_t start = rate ? now_ns() : 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        if (rate && i % 64 == 0)
+            pace(start, i);
+        if (mprotect(page, page_size(), PROT_READ | PROT_WRITE) != 0)
+            die("mprotect");
+        if (mprotect(page, page_size(), PROT_READ) != 0)
+            die("mprotect");
+    }
+}
+
 static void *storm_thread(void *arg) {
     struct loop_times *t = arg;
+    if (flip_protection) { /* set up before the start line: not timed */
+        char *guarded = mmap(NULL, 3 * page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (guarded == MAP_FAILED)
+            die("mmap");
+        t->guarded_page = guarded + page_size();
+        if (mprotect(t->guarded_page, page_size(), PROT_READ) != 0)
+            die("mprotect");
+    }
     int rc = pthread_barrier_wait(&start_line);
     if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
         die_err("pthread_barrier_wait", rc);
     t->start_ns = now_ns();
-    storm_loop();
+    if (flip_protection)
+        flip_loop(t->guarded_page);
+    else
+        storm_loop();
     t->end_ns = now_ns();
     return NULL;
 }
@@ -99,10 +137,13 @@ static void *storm_thread(void *arg) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [--iterations N] [--size BYTES] [--touch] [--threads T] [--rate R]\n"
+            "          [--op mmap|mprotect]\n"
             "  Each of T threads (default 1) runs N (default 200000) iterations of\n"
             "  mmap(BYTES, anonymous private; default 65536) [--touch: write one byte] munmap,\n"
             "  then prints one JSON line with the timing of the loops only.\n"
-            "  --rate R: about R mapping syscalls per second in all (paced).\n",
+            "  --rate R: about R mapping syscalls per second in all (paced).\n"
+            "  --op mprotect: flip one page between read-write and read-only instead\n"
+            "  (two mprotect calls per iteration, no VMA split or merged).\n",
             argv0);
 }
 
@@ -113,6 +154,7 @@ int main(int argc, char **argv) {
         {"touch", no_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'T'},
         {"rate", required_argument, NULL, 'r'},
+        {"op", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,6 +193,13 @@ int main(int argc, char **argv) {
                         argv[0], optarg);
                 return 2;
             }
+            break;
+        case 'o':
+            if (strcmp(optarg, "mmap") != 0 && strcmp(optarg, "mprotect") != 0) {
+                fprintf(stderr, "%s: --op wants mmap or mprotect, got '%s'\n", argv[0], optarg);
+                return 2;
+            }
+            flip_protection = strcmp(optarg, "mprotect") == 0;
             break;
         case 'h':
             usage(argv[0]);
@@ -193,10 +242,10 @@ int main(int argc, char **argv) {
             last_end = times[i].end_ns;
     }
     uint64_t elapsed = last_end - first_start;
-    printf("{\"workload\":\"storm\",\"iterations\":%" PRIu64 ",\"threads\":%u,\"size\":%" PRIu64
+    printf("{\"workload\":\"storm\",\"op\":\"%s\",\"iterations\":%" PRIu64 ",\"threads\":%u,\"size\":%" PRIu64
            ",\"touch\":%s,\"elapsed_ns\":%" PRIu64 ",\"ns_per_iter\":%.1f,\"syscalls\":%" PRIu64
            ",\"syscalls_per_sec\":%.0f}\n",
-           iterations, threads, size, touch ? "true" : "false", elapsed,
+           flip_protection ? "mprotect" : "mmap", iterations, threads, size, touch ? "true" : "false", elapsed,
            (double)elapsed / (double)iterations, 2 * iterations * threads,
            (double)(2 * iterations * threads) * 1e9 / (double)elapsed);
     if (fflush(stdout) != 0)

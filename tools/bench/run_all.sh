@@ -121,8 +121,8 @@ rows = json.load(open(sys.argv[1]))
 series = {}
 for r in rows:
     if r["target"]:
-        series.setdefault(r["stack"], []).append([r["target"], r["achieved"] * (1 - r["lost"] / max(r["expected"], 1))])
-json.dump([{"name": "--stack " + k, "points": v} for k, v in series.items()], open(sys.argv[2], "w"))
+        series.setdefault("%s, --stack %s" % (r.get("op", "mmap"), r["stack"]), []).append([r["target"], r["achieved"] * (1 - r["lost"] / max(r["expected"], 1))])
+json.dump([{"name": k, "points": v} for k, v in series.items()], open(sys.argv[2], "w"))
 PY
 python3 "$repo/tools/bench/plot.py" "$charts/throughput.svg" "$out/throughput-series.json" \
   --title "Events recorded per second vs offered rate (2 threads)" \
