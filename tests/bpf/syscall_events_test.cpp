@@ -1036,6 +1036,18 @@ pid_t fork_gated_mapper(int calls, size_t length, int* gate) {
   return child;
 }
 
+// Opens the gate and reaps the child: "" once it has made all its calls, else what failed.
+std::string run_gated_mapper(int gate, pid_t child) {
+  bool opened = write(gate, "g", 1) == 1;
+  int err = errno;
+  close(gate);
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) return fmt::format("waitpid: {}", strerror(errno));
+  if (!opened) return fmt::format("opening the gate: {}", strerror(err));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fmt::format("status {:#x}", status);
+  return "";
+}
+
 // A handler that falls far behind (here: nobody polls while a child makes 8,000 calls) must
 // not cost records: once the backlog is half full, records are kept without their stack
 // copy. A 16 MiB backlog holds ~2,000 records with copies, the 1 MiB ring a few hundred
@@ -1050,12 +1062,8 @@ TEST_F(SyscallEvents, AStalledHandlerLosesStacksNotRecords) {
   options.max_backlog_bytes = 16 << 20;
   session_ = std::make_unique<TraceSession>(options, TraceSession::Options{});
   bool started = session_->ok();
-  EXPECT_EQ(write(gate, "g", 1), 1);
-  close(gate);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_EQ(run_gated_mapper(gate, child), "");
   ASSERT_TRUE(started) << session_->error();
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 
   int maps = 0, unmaps = 0, with_stack = 0, shortened = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -1107,12 +1115,8 @@ TEST_F(SyscallEvents, AConsumerIdleWhileItKeepsUpGetsItsOwnPolicyBackWhenBehind)
   EXPECT_EQ(sched_getscheduler(self), SCHED_IDLE) << "keeping up (nothing to do): idle";
 
   // Not polling while the child runs: the reader's backlog grows past the mark.
-  EXPECT_EQ(write(gate, "g", 1), 1);
-  close(gate);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_EQ(run_gated_mapper(gate, child), "");
   ASSERT_TRUE(started) << session_->error();
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (tracer.consumer_lowered() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -1156,12 +1160,8 @@ TEST_F(SyscallEvents, ARingReaderPressedByABurstIsRaisedAndLoweredWhenQuiet) {
   EXPECT_EQ(errno, 0);
   EXPECT_FALSE(tracer.reader_raised()) << "nothing read yet";
 
-  EXPECT_EQ(write(gate, "g", 1), 1);
-  close(gate);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_EQ(run_gated_mapper(gate, child), "");
   ASSERT_TRUE(started) << session_->error();
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   int handled = 0;
   auto count = [&](const Event& e) {
     if (e.kind == event::Kind::kSyscall && e.pid == uint32_t(child)) handled++;
