@@ -11,11 +11,12 @@
  * PROT_READ|PROT_WRITE and PROT_READ (two mprotect calls), the page a VMA of its own between
  * two PROT_NONE pages of the thread's, so nothing splits or merges: a mapping call the kernel
  * does in a fraction of an mmap's time, for offering a tracer more events per second than
- * mmap/munmap can on the same CPUs. --rate R paces the threads together to about R mapping syscalls
- * per second (each thread R/T, checked every 64 iterations, sleeping when ahead): for
- * finding the highest rate a tracer sustains without loss. Only the loops are timed (CLOCK_MONOTONIC): threads are created
- * and lined up on a barrier first, each thread reads the clock just before and just after
- * its own loop, and elapsed_ns = last loop end - first loop start. So the start-up of a
+ * mmap/munmap can on the same CPUs ("size" in the JSON line is then the page's).
+ * --rate R paces the threads together to about R mapping syscalls per second (each thread
+ * R/T, checked every 64 iterations, sleeping when ahead): for finding the highest rate a
+ * tracer sustains without loss. Only the loops are timed (CLOCK_MONOTONIC): threads are
+ * created and lined up on a barrier first, each thread reads the clock just before and just
+ * after its own loop, and elapsed_ns = last loop end - first loop start. So the start-up of a
  * tracer (and of this program) stays outside the measurement.
  *
  * Prints one JSON line to stdout:
@@ -85,11 +86,18 @@ static void pace(uint64_t start_ns, uint64_t i) {
     }
 }
 
-__attribute__((noinline)) static void storm_loop(void) {
+/* guarded_page: --op mprotect's page; NULL: mmap/munmap. */
+__attribute__((noinline)) static void storm_loop(char *guarded_page) {
     uint64_t start = rate ? now_ns() : 0;
     for (uint64_t i = 0; i < iterations; i++) {
         if (rate && i % 64 == 0)
             pace(start, i);
+        if (guarded_page) {
+            if (mprotect(guarded_page, page_size(), PROT_READ | PROT_WRITE) != 0 ||
+                mprotect(guarded_page, page_size(), PROT_READ) != 0)
+                die("mprotect");
+            continue;
+        }
         char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             die("mmap");
@@ -100,22 +108,11 @@ __attribute__((noinline)) static void storm_loop(void) {
     }
 }
 
-__attribute__((noinline)) static void flip_loop(char *page) {
-    uint64_t start = rate ? now_ns() : 0;
-    for (uint64_t i = 0; i < iterations; i++) {
-        if (rate && i % 64 == 0)
-            pace(start, i);
-        if (mprotect(page, page_size(), PROT_READ | PROT_WRITE) != 0)
-            die("mprotect");
-        if (mprotect(page, page_size(), PROT_READ) != 0)
-            die("mprotect");
-    }
-}
-
 static void *storm_thread(void *arg) {
     struct loop_times *t = arg;
     if (flip_protection) { /* set up before the start line: not timed */
-        char *guarded = mmap(NULL, 3 * page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        char *guarded =
+            mmap(NULL, 3 * page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (guarded == MAP_FAILED)
             die("mmap");
         t->guarded_page = guarded + page_size();
@@ -126,10 +123,7 @@ static void *storm_thread(void *arg) {
     if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
         die_err("pthread_barrier_wait", rc);
     t->start_ns = now_ns();
-    if (flip_protection)
-        flip_loop(t->guarded_page);
-    else
-        storm_loop();
+    storm_loop(t->guarded_page);
     t->end_ns = now_ns();
     return NULL;
 }
@@ -242,10 +236,12 @@ int main(int argc, char **argv) {
             last_end = times[i].end_ns;
     }
     uint64_t elapsed = last_end - first_start;
-    printf("{\"workload\":\"storm\",\"op\":\"%s\",\"iterations\":%" PRIu64 ",\"threads\":%u,\"size\":%" PRIu64
+    printf("{\"workload\":\"storm\",\"op\":\"%s\",\"iterations\":%" PRIu64
+           ",\"threads\":%u,\"size\":%" PRIu64
            ",\"touch\":%s,\"elapsed_ns\":%" PRIu64 ",\"ns_per_iter\":%.1f,\"syscalls\":%" PRIu64
            ",\"syscalls_per_sec\":%.0f}\n",
-           flip_protection ? "mprotect" : "mmap", iterations, threads, size, touch ? "true" : "false", elapsed,
+           flip_protection ? "mprotect" : "mmap", iterations, threads,
+           flip_protection ? (uint64_t)page_size() : size, touch ? "true" : "false", elapsed,
            (double)elapsed / (double)iterations, 2 * iterations * threads,
            (double)(2 * iterations * threads) * 1e9 / (double)elapsed);
     if (fflush(stdout) != 0)

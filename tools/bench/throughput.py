@@ -98,9 +98,9 @@ def part1_op(args, out, storm, maptrail, op, rates, unpaced_rate):
             doc = storm_json(p.stdout)
             events, lost, shortened = summary_counts(p.stderr)
             expected = doc["syscalls"]
-            RESULTS.append({"op": op, "stack": stack, "target": target, "achieved": doc["syscalls_per_sec"],
-                            "events": events, "lost": lost, "expected": expected,
-                            "shortened": shortened})
+            RESULTS.append({"op": op, "stack": stack, "target": target,
+                            "achieved": doc["syscalls_per_sec"], "events": events, "lost": lost,
+                            "expected": expected, "shortened": shortened})
             out.append("| %s | %s | %.0f | %s | %d | %.2f%% | %s |" % (
                 stack, "{:,}".format(target) if paced else "max (unpaced)",
                 doc["syscalls_per_sec"], events, lost, 100.0 * lost / expected,
