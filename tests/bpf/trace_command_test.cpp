@@ -384,12 +384,15 @@ TEST_F(TraceCommand, NotRootSaysSo) {
 }
 
 // On a machine where tracefs is not mounted, maptrail mounts it (in a private mount
-// namespace here, so the test does not disturb the host).
+// namespace here, so the test does not disturb the host). debugfs goes too: while it is
+// mounted, a look at /sys/kernel/debug/tracing mounts tracefs there by itself, and maptrail
+// rightly uses that.
 TEST_F(TraceCommand, MountsTracefsWhenMissing) {
   std::string script = fmt::format(
-      "umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/tracing 2>/dev/null; "
-      "test -e /sys/kernel/tracing/events && exit 90; {} trace -o /dev/null -- /bin/true && "
-      "test -e /sys/kernel/tracing/events",
+      "umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+      "umount /sys/kernel/tracing 2>/dev/null; test -e /sys/kernel/tracing/events && exit 90; "
+      "test -e /sys/kernel/debug/tracing/events && exit 90; "
+      "{} trace -o /dev/null -- /bin/true && test -e /sys/kernel/tracing/events",
       MAPTRAIL_BIN);
   Subprocess p({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script},
                path("out"), path("err"));
