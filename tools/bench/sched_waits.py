@@ -21,6 +21,7 @@ import argparse
 import bisect
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -28,12 +29,8 @@ import sys
 import tempfile
 from collections import defaultdict
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORKLOADS = {
-    "java-startup": "java -Xshare:auto -version",
-    "python-startup": "/usr/bin/python3 -c pass",
-    "gcc-compile": f"gcc -O2 -c {REPO}/tests/workloads/randmaps.c -o /dev/null",
-}
+from paired_starts import REPO, WORKLOADS  # the same programs as the wall-time measure
+
 CLASSES = ("maptrail", "workload", "idle", "other")
 
 LINE = re.compile(r"^\s*\[(\d+)\]\s+([\d.]+):\s+sched:(\w+):\s+(.*)$")
@@ -85,11 +82,11 @@ def parse(script_text, driver_pid):
             return "workload"
         return "maptrail" if comms.get(tid, "").startswith("maptrail") else "other"
 
+    starts = {cpu: [since for since, _ in timeline] for cpu, timeline in running.items()}
     by = dict.fromkeys(CLASSES, 0.0)
     for cpu, start, end in waits:
         timeline = running[cpu]
-        times = [since for since, _ in timeline]
-        i = max(bisect.bisect_right(times, start) - 1, 0)
+        i = max(bisect.bisect_right(starts[cpu], start) - 1, 0)
         while i < len(timeline) and timeline[i][0] < end:
             seg_end = timeline[i + 1][0] if i + 1 < len(timeline) else end
             overlap = min(seg_end, end) - max(timeline[i][0], start)
@@ -104,7 +101,7 @@ def record_run(args, traced, tmp):
     driver = os.path.join(tmp, "driver.sh")
     with open(driver, "w") as f:
         f.write(f"#!/bin/sh\necho $$ > {pid_file}\n"
-                f"for i in $(seq {args.run_length}); do {WORKLOADS[args.workload]} "
+                f"for i in $(seq {args.run_length}); do {shlex.join(WORKLOADS[args.workload])} "
                 f">/dev/null 2>&1; done\n")
     os.chmod(driver, 0o755)
     command = [driver]
@@ -144,7 +141,7 @@ def main():
 
     per_start = 1e3 / args.run_length  # seconds per run -> ms per start
     trace_label = " ".join(["maptrail trace", *args.trace_args])
-    print(f"`{WORKLOADS[args.workload]}`, runs of {args.run_length} starts, {args.runs} runs "
+    print(f"`{shlex.join(WORKLOADS[args.workload])}`, runs of {args.run_length} starts, {args.runs} runs "
           "each side, alternated; ms per start, medians over the runs\n")
     print("| run | waits per start | waiting for a CPU | while maptrail ran | while the "
           "workload's own threads ran | while the CPU was idle | while others ran |")
